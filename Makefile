@@ -1,0 +1,110 @@
+# omjob-operator — see README.md and BUILDING.md.
+#   make            build/omjob-operator (musl, fully static, stripped)
+#   make test       every test: warnings-as-errors build, cppcheck, unit tests under
+#                   ASan/UBSan, the fake API server's tests, integration tests
+#   make image      OCI image FROM scratch in build/image (no Docker daemon needed)
+#   make bench      benchmarks → bench/RESULTS.md
+.SUFFIXES:
+SHELL := /bin/bash
+
+VERSION := $(shell cat VERSION)
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+PY      := /usr/bin/python3
+
+VENDOR  := build/vendor
+SRCS    := $(shell find src -name '*.c' | sort)
+LIBSRCS := $(filter-out src/main.c,$(SRCS))
+TSRCS   := $(shell find tests/unit -name '*.c' | sort)
+HDRS    := $(shell find src tests/unit -name '*.h')
+
+# One strict warning set, errors everywhere (CI builds exactly this).
+WARN := -std=c11 -Wall -Wextra -Wformat=2 -Wshadow -Wconversion -Wstrict-prototypes \
+        -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wvla -Wundef -Wwrite-strings \
+        -Wimplicit-fallthrough -Wnull-dereference -Werror
+DEFS := -D_GNU_SOURCE -DOMJ_VERSION='"$(VERSION)+$(GIT_REV)"' -Ibuild/gen -Isrc
+LIBS := -lcurl -lbearssl -lcjson -lyaml
+
+# --- release: musl, static, stripped -------------------------------------------------
+REL_CC     := musl-gcc
+REL_CFLAGS := -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
+              -fno-ident -ffile-prefix-map=$(CURDIR)=. -DOMJ_BUILD_FLAVOR='"musl-static"'
+REL_LDFLAGS := -static -s -Wl,--gc-sections -Wl,--build-id=none
+REL_OBJS   := $(SRCS:%.c=build/musl/%.o)
+
+all: build/omjob-operator
+
+build/vendor/musl/.ok: vendor/deps.lock vendor/vendor.sh
+	vendor/vendor.sh build musl && touch $@
+build/vendor/glibc/.ok: vendor/deps.lock vendor/vendor.sh
+	vendor/vendor.sh build glibc && touch $@
+
+build/vendor/zoneinfo/.ok: vendor/deps.lock vendor/vendor.sh
+	vendor/vendor.sh zoneinfo && touch $@
+
+build/gen/deps.h: vendor/deps.lock
+	@mkdir -p $(@D)
+	@awk '!/^#/ && !/^@/ && NF==4 && !seen[$$1]++ { n=toupper($$1); printf "#define DEP_%s \"%s\"\n", n, $$2 }' $< > $@.tmp
+	@awk '$$1=="@toolchain" && $$2=="musl-dev" { printf "#define DEP_LIBC_MUSL \"musl %s (Debian musl-dev)\"\n", $$3 }' $< >> $@.tmp
+	@printf '#ifdef __GLIBC__\n#define DEP_LIBC "glibc (test build)"\n#else\n#define DEP_LIBC DEP_LIBC_MUSL\n#endif\n' >> $@.tmp
+	@mv $@.tmp $@
+
+build/musl/%.o: %.c $(HDRS) build/gen/deps.h build/vendor/musl/.ok
+	@mkdir -p $(@D)
+	@echo "  CC    $<"; $(REL_CC) $(WARN) $(DEFS) -I$(VENDOR)/musl/include $(REL_CFLAGS) -c $< -o $@
+
+build/omjob-operator: $(REL_OBJS)
+	$(REL_CC) $(REL_LDFLAGS) -o $@ $^ -L$(VENDOR)/musl/lib $(LIBS)
+	@file $@ | grep -q 'statically linked' || { echo "$@ is not statically linked" >&2; exit 1; }
+	@size=$$(stat -c %s $@); echo "build/omjob-operator: $$size bytes (stripped, static)"; \
+	  [ $$size -lt 1048576 ] || { echo "binary exceeds 1 MiB" >&2; exit 1; }
+
+# --- test build: glibc + AddressSanitizer + UBSan ------------------------------------
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+T_CFLAGS := -O1 -g $(SAN) -DOMJ_BUILD_FLAVOR='"glibc-asan"' -Itests/unit
+T_OBJS := $(LIBSRCS:%.c=build/asan/%.o) $(TSRCS:%.c=build/asan/%.o)
+
+build/asan/%.o: %.c $(HDRS) build/gen/deps.h build/vendor/glibc/.ok
+	@mkdir -p $(@D)
+	@echo "  CC    $< (asan)"; gcc $(WARN) $(DEFS) -I$(VENDOR)/glibc/include $(T_CFLAGS) -c $< -o $@
+
+build/asan/unit-tests: $(T_OBJS)
+	gcc $(SAN) -o $@ $^ -L$(VENDOR)/glibc/lib $(LIBS)
+
+build/asan/omjob-operator: $(SRCS:%.c=build/asan/%.o)
+	gcc $(SAN) -o $@ $^ -L$(VENDOR)/glibc/lib $(LIBS)
+
+unit: build/asan/unit-tests build/vendor/zoneinfo/.ok
+	ZONEINFO=$(VENDOR)/zoneinfo ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/asan/unit-tests
+
+lint: build/gen/deps.h build/vendor/musl/.ok
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	  --inline-suppr --std=c11 -D_GNU_SOURCE -D__GNUC__ -Isrc -Ibuild/gen \
+	  --suppress=missingIncludeSystem src/
+
+fakeapi-test:
+	$(PY) -m unittest discover -s tests/fakeapi -p 'test_*.py'
+
+integration: build/omjob-operator build/asan/omjob-operator
+	$(PY) -m unittest discover -s tests/integration -p 'test_*.py' -v
+
+# The one command README and .ci/run use.
+test: all lint unit image integration
+	@echo "make test: all test stages passed"
+
+# --- image ---------------------------------------------------------------------------
+image: build/omjob-operator
+	deploy/image/mkimage.sh build/omjob-operator build/image
+
+bench: build/omjob-operator image
+	bench/run.sh
+
+format:
+	clang-format -i $(SRCS) $(HDRS) $(TSRCS)
+
+clean:
+	rm -rf build/musl build/asan build/gen build/image build/omjob-operator
+distclean:
+	rm -rf build
+
+.PHONY: all unit lint fakeapi-test integration test image bench format clean distclean
