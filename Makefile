@@ -33,9 +33,9 @@ REL_OBJS   := $(SRCS:%.c=build/musl/%.o)
 
 all: build/omjob-operator
 
-build/vendor/musl/.ok: vendor/deps.lock vendor/vendor.sh
+build/vendor/musl/.ok: vendor/deps.lock vendor/vendor.sh $(wildcard vendor/patches/*/*.patch)
 	vendor/vendor.sh build musl && touch $@
-build/vendor/glibc/.ok: vendor/deps.lock vendor/vendor.sh
+build/vendor/glibc/.ok: vendor/deps.lock vendor/vendor.sh $(wildcard vendor/patches/*/*.patch)
 	vendor/vendor.sh build glibc && touch $@
 
 build/vendor/zoneinfo/.ok: vendor/deps.lock vendor/vendor.sh
@@ -50,7 +50,7 @@ build/gen/deps.h: vendor/deps.lock
 
 build/musl/%.o: %.c $(HDRS) build/gen/deps.h build/vendor/musl/.ok
 	@mkdir -p $(@D)
-	@echo "  CC    $<"; $(REL_CC) $(WARN) $(DEFS) -I$(VENDOR)/musl/include $(REL_CFLAGS) -c $< -o $@
+	@echo "  CC    $<"; $(REL_CC) $(WARN) $(DEFS) -isystem $(VENDOR)/musl/include $(REL_CFLAGS) -c $< -o $@
 
 build/omjob-operator: $(REL_OBJS)
 	$(REL_CC) $(REL_LDFLAGS) -o $@ $^ -L$(VENDOR)/musl/lib $(LIBS)
@@ -65,7 +65,7 @@ T_OBJS := $(LIBSRCS:%.c=build/asan/%.o) $(TSRCS:%.c=build/asan/%.o)
 
 build/asan/%.o: %.c $(HDRS) build/gen/deps.h build/vendor/glibc/.ok
 	@mkdir -p $(@D)
-	@echo "  CC    $< (asan)"; gcc $(WARN) $(DEFS) -I$(VENDOR)/glibc/include $(T_CFLAGS) -c $< -o $@
+	@echo "  CC    $< (asan)"; gcc $(WARN) $(DEFS) -isystem $(VENDOR)/glibc/include $(T_CFLAGS) -c $< -o $@
 
 build/asan/unit-tests: $(T_OBJS)
 	gcc $(SAN) -o $@ $^ -L$(VENDOR)/glibc/lib $(LIBS)
@@ -80,6 +80,7 @@ unit: build/asan/unit-tests build/vendor/zoneinfo/.ok
 lint: build/gen/deps.h build/vendor/musl/.ok
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --std=c11 -D_GNU_SOURCE -D__GNUC__ -Isrc -Ibuild/gen \
+	  -I$(VENDOR)/musl/include --suppress='*:$(VENDOR)/*' \
 	  --suppress=missingIncludeSystem src/
 
 fakeapi-test:

@@ -45,6 +45,9 @@ verify_file() { # file sha256 -> 0 when it matches
 	[ -f "$1" ] && [ "$(sha256sum "$1" | awk '{print $1}')" = "$2" ]
 }
 
+# Our own patches (vendor/patches/PACKAGE/*.patch), applied after Debian's series.
+patches_hash() { { cat "$top/vendor/patches/$1"/*.patch 2>/dev/null || true; } | sha256sum | cut -c1-12; }
+
 series_count() {
 	if [ -f "$1/debian/patches/series" ]; then
 		grep -cv '^\s*\(#\|$\)' "$1/debian/patches/series" || true
@@ -80,14 +83,22 @@ fetch_one() {
 			die "checksum mismatch for $file (expected $sum, got $(sha256sum "$cache/$file" | awk '{print $1}'))"
 	done < <(lock_files "$pkg")
 	dsc=$(lock_files "$pkg" | awk '$3 ~ /\.dsc$/ {print $3}')
-	stamp="$srcdir/.$pkg-$ver"
+	stamp="$srcdir/.$pkg-$ver-$(patches_hash "$pkg")"
 	[ -f "$stamp" ] && return 0
 	rm -rf "${srcdir:?}/$pkg"
 	# dpkg-source applies Debian's quilt patch series (security fixes included).
 	(cd "$cache" && dpkg-source --no-check -x "$dsc" "$srcdir/$pkg" >/dev/null) ||
 		die "dpkg-source could not unpack $dsc"
+	local p n=0
+	for p in "$top/vendor/patches/$pkg"/*.patch; do
+		[ -f "$p" ] || continue
+		patch -s -p1 -d "$srcdir/$pkg" <"$p" || die "our patch $p does not apply to $pkg $ver"
+		n=$((n + 1))
+	done
+	rm -f "$srcdir/.$pkg-"*
 	touch "$stamp"
-	echo "vendor.sh: $pkg $ver verified and unpacked ($(series_count "$srcdir/$pkg") Debian patches applied)"
+	echo "vendor.sh: $pkg $ver verified and unpacked ($(series_count "$srcdir/$pkg") Debian patches" \
+		"and $n of ours applied)"
 }
 
 cmd_fetch() {
@@ -173,7 +184,7 @@ cmd_build() {
 	*) die "unknown toolchain $tc (musl or glibc)" ;;
 	esac
 	prefix="$out/$tc"
-	stamp="$prefix/.built-$(sha256sum "$lock" "$0" | sha256sum | cut -c1-16)"
+	stamp="$prefix/.built-$( (cat "$lock" "$0"; cat "$top"/vendor/patches/*/*.patch 2>/dev/null || true) | sha256sum | cut -c1-16)"
 	[ -f "$stamp" ] && return 0
 	cmd_fetch
 	rm -rf "$prefix" && mkdir -p "$prefix/lib" "$prefix/include"

@@ -1,0 +1,278 @@
+#include "kube/cache.h"
+
+#include "util/timeutil.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cache {
+    struct kobj **by_key;
+    struct kobj **by_owner;
+    size_t nbuckets;
+    size_t count;
+    uint32_t mark;
+    cache_free_fn free_payload;
+};
+
+static size_t
+hash_str(const char *s)
+{
+    size_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+struct cache *
+cache_new(cache_free_fn free_payload)
+{
+    struct cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->nbuckets = 256;
+    c->by_key = calloc(c->nbuckets, sizeof *c->by_key);
+    c->by_owner = calloc(c->nbuckets, sizeof *c->by_owner);
+    if (!c->by_key || !c->by_owner) {
+        free(c->by_key);
+        free(c->by_owner);
+        free(c);
+        return NULL;
+    }
+    c->free_payload = free_payload;
+    return c;
+}
+
+void
+kobj_free(struct cache *c, struct kobj *o)
+{
+    if (!o)
+        return;
+    if (o->payload && c && c->free_payload)
+        c->free_payload(o->payload);
+    free(o->key);
+    free(o->uid);
+    free(o->rv);
+    free(o->owner_uid);
+    free(o);
+}
+
+void
+cache_free(struct cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nbuckets; i++)
+        for (struct kobj *o = c->by_key[i], *n; o; o = n) {
+            n = o->next_key;
+            kobj_free(c, o);
+        }
+    free(c->by_key);
+    free(c->by_owner);
+    free(c);
+}
+
+static struct kobj **
+key_slot(const struct cache *c, const char *key)
+{
+    struct kobj **pp = &c->by_key[hash_str(key) & (c->nbuckets - 1)];
+    while (*pp && strcmp((*pp)->key, key))
+        pp = &(*pp)->next_key;
+    return pp;
+}
+
+static void
+owner_link(struct cache *c, struct kobj *o)
+{
+    if (!o->owner_uid)
+        return;
+    struct kobj **head = &c->by_owner[hash_str(o->owner_uid) & (c->nbuckets - 1)];
+    o->next_owner = *head;
+    *head = o;
+}
+
+static void
+owner_unlink(struct cache *c, struct kobj *o)
+{
+    if (!o->owner_uid)
+        return;
+    struct kobj **pp = &c->by_owner[hash_str(o->owner_uid) & (c->nbuckets - 1)];
+    while (*pp && *pp != o)
+        pp = &(*pp)->next_owner;
+    if (*pp)
+        *pp = o->next_owner;
+    o->next_owner = NULL;
+}
+
+static void
+rehash(struct cache *c)
+{
+    size_t n = c->nbuckets * 2;
+    struct kobj **nk = calloc(n, sizeof *nk), **no = calloc(n, sizeof *no);
+    if (!nk || !no) {
+        free(nk);
+        free(no);
+        return; /* longer chains, still correct */
+    }
+    struct kobj **ok = c->by_key;
+    size_t on = c->nbuckets;
+    free(c->by_owner);
+    c->by_key = nk;
+    c->by_owner = no;
+    c->nbuckets = n;
+    for (size_t i = 0; i < on; i++)
+        for (struct kobj *o = ok[i], *next; o; o = next) {
+            next = o->next_key;
+            struct kobj **head = &nk[hash_str(o->key) & (n - 1)];
+            o->next_key = *head;
+            *head = o;
+            owner_link(c, o);
+        }
+    free(ok);
+}
+
+struct kobj *
+cache_put(struct cache *c, struct kobj *o)
+{
+    struct kobj *old = cache_remove(c, o->key);
+    if (c->count + 1 > c->nbuckets)
+        rehash(c);
+    struct kobj **head = &c->by_key[hash_str(o->key) & (c->nbuckets - 1)];
+    o->next_key = *head;
+    *head = o;
+    owner_link(c, o);
+    o->relist_mark = c->mark;
+    c->count++;
+    return old;
+}
+
+struct kobj *
+cache_remove(struct cache *c, const char *key)
+{
+    struct kobj **pp = key_slot(c, key), *o = *pp;
+    if (!o)
+        return NULL;
+    *pp = o->next_key;
+    o->next_key = NULL;
+    owner_unlink(c, o);
+    c->count--;
+    return o;
+}
+
+struct kobj *
+cache_get(const struct cache *c, const char *key)
+{
+    return *key_slot(c, key);
+}
+
+size_t
+cache_count(const struct cache *c)
+{
+    return c->count;
+}
+
+void
+cache_foreach(const struct cache *c, void (*fn)(void *arg, struct kobj *o), void *arg)
+{
+    for (size_t i = 0; i < c->nbuckets; i++)
+        for (struct kobj *o = c->by_key[i]; o; o = o->next_key)
+            fn(arg, o);
+}
+
+void
+cache_foreach_owned(const struct cache *c, const char *owner_uid,
+                    void (*fn)(void *arg, struct kobj *o), void *arg)
+{
+    for (struct kobj *o = c->by_owner[hash_str(owner_uid) & (c->nbuckets - 1)]; o;
+         o = o->next_owner)
+        if (!strcmp(o->owner_uid, owner_uid))
+            fn(arg, o);
+}
+
+uint32_t
+cache_mark_begin(struct cache *c)
+{
+    return ++c->mark;
+}
+
+void
+cache_mark(struct kobj *o, uint32_t mark)
+{
+    o->relist_mark = mark;
+}
+
+struct kobj *
+cache_take_unmarked(struct cache *c, uint32_t mark)
+{
+    for (size_t i = 0; i < c->nbuckets; i++)
+        for (struct kobj *o = c->by_key[i]; o; o = o->next_key)
+            if (o->relist_mark != mark)
+                return cache_remove(c, o->key);
+    return NULL;
+}
+
+/* --- from JSON ------------------------------------------------------------------------ */
+
+static const char *
+str_of(const cJSON *obj, const char *field)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static char *
+controller_owner(const cJSON *meta)
+{
+    const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences"), *r;
+    cJSON_ArrayForEach(r, refs)
+    {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller")) && str_of(r, "uid"))
+            return strdup(str_of(r, "uid"));
+    }
+    return NULL;
+}
+
+struct kobj *
+kobj_from_json(const cJSON *obj, const char *our_finalizer)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const char *name = str_of(meta, "name"), *ns = str_of(meta, "namespace");
+    const char *uid = str_of(meta, "uid"), *rv = str_of(meta, "resourceVersion");
+    if (!name || !*name || !uid || !rv || strlen(name) > 253 || (ns && strlen(ns) > 63))
+        return NULL;
+    if (!ns)
+        ns = "";
+    size_t nl = strlen(ns), ml = strlen(name);
+    struct kobj *o = calloc(1, sizeof *o + nl + ml + 2);
+    if (!o)
+        return NULL;
+    memcpy(o->storage, ns, nl + 1);
+    memcpy(o->storage + nl + 1, name, ml + 1);
+    o->ns = o->storage;
+    o->name = o->storage + nl + 1;
+    o->key = malloc(nl + ml + 2);
+    o->uid = strdup(uid);
+    o->rv = strdup(rv);
+    o->owner_uid = controller_owner(meta);
+    if (!o->key || !o->uid || !o->rv) {
+        kobj_free(NULL, o);
+        return NULL;
+    }
+    if (nl)
+        memcpy(o->key, ns, nl), o->key[nl] = '/', memcpy(o->key + nl + 1, name, ml + 1);
+    else
+        memcpy(o->key, name, ml + 1);
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generation");
+    o->generation = cJSON_IsNumber(gen) ? (int64_t)gen->valuedouble : 0;
+    const char *dts = str_of(meta, "deletionTimestamp");
+    if (dts && time_parse_rfc3339(dts, &o->deletion_ms))
+        o->deletion_ms = 1; /* unparsable but present: still "being deleted" */
+    const cJSON *fins = cJSON_GetObjectItemCaseSensitive(meta, "finalizers"), *f;
+    cJSON_ArrayForEach(f, fins)
+    {
+        o->finalizers |= 1;
+        if (our_finalizer && cJSON_IsString(f) && !strcmp(f->valuestring, our_finalizer))
+            o->finalizers |= 2;
+    }
+    return o;
+}

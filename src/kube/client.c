@@ -1,0 +1,666 @@
+#include "kube/client.h"
+
+#include "kube/config.h"
+#include "kube/tls.h"
+#include "loop.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+#include "version.h"
+
+#include <curl/curl.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+
+#define TOKEN_RELOAD_MS 60000
+#define RETRY_BASE_MS 250
+#define RETRY_CAP_MS 30000
+#define RETRY_AFTER_CAP_MS 60000
+
+struct req {
+    struct kube_client *c;
+    uint64_t id;
+    char *method, *path, *content_type;
+    char *body;
+    size_t body_len;
+    unsigned flags;
+    long timeout_s;
+    kube_done_fn done;
+    kube_data_fn data;
+    void *arg;
+
+    CURL *easy;
+    struct curl_slist *headers;
+    struct buf resp;
+    int attempt;
+    int64_t retry_after_ms;
+    bool reauthed; /* one retry after a 401 with a re-read token */
+    bool is_write;
+    uint64_t retry_timer;
+    struct req *prev, *next; /* all live requests */
+    struct req *qnext;       /* write queue */
+};
+
+struct kube_client {
+    struct loop *loop;
+    struct kube_config *cfg;
+    struct kube_client_opts opts;
+    CURLM *multi;
+    struct tls *tls;
+    struct curl_slist *resolve;
+    char base_url[300];
+    char user_agent[80];
+    uint64_t curl_timer;
+    uint64_t token_timer;
+    uint64_t limiter_timer;
+    uint64_t next_id;
+    struct req *reqs;
+    struct req *wq_head, *wq_tail;
+    struct rate_limiter limiter;
+    struct kube_client_stats stats;
+    unsigned rnd;
+};
+
+/* --- small pure helpers (tested) ------------------------------------------------------ */
+
+int64_t
+kube_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double rnd)
+{
+    int64_t d = base_ms;
+    for (int i = 0; i < attempt && d < cap_ms; i++)
+        d *= 2;
+    if (d > cap_ms)
+        d = cap_ms;
+    return (int64_t)((double)d * (0.8 + 0.4 * rnd));
+}
+
+int64_t
+kube_parse_retry_after(const char *v)
+{
+    if (!v)
+        return -1;
+    while (*v == ' ')
+        v++;
+    char *end;
+    long s = strtol(v, &end, 10);
+    if (end == v || s < 0)
+        return -1;
+    while (*end == ' ' || *end == '\r' || *end == '\n')
+        end++;
+    if (*end)
+        return -1; /* HTTP-dates are not used by the API server */
+    return s > 3600 ? 3600000 : (int64_t)s * 1000;
+}
+
+void
+limiter_init(struct rate_limiter *rl, double qps, double burst, int64_t now_ms)
+{
+    rl->qps = qps;
+    rl->burst = burst;
+    rl->tokens = burst;
+    rl->last_ms = now_ms;
+}
+
+int64_t
+limiter_take(struct rate_limiter *rl, int64_t now_ms)
+{
+    if (now_ms > rl->last_ms) {
+        rl->tokens += (double)(now_ms - rl->last_ms) * rl->qps / 1000.0;
+        if (rl->tokens > rl->burst)
+            rl->tokens = rl->burst;
+        rl->last_ms = now_ms;
+    }
+    if (rl->tokens >= 1.0) {
+        rl->tokens -= 1.0;
+        return 0;
+    }
+    int64_t wait = (int64_t)((1.0 - rl->tokens) * 1000.0 / rl->qps) + 1;
+    return wait > 0 ? wait : 1;
+}
+
+static double
+client_rand(struct kube_client *c)
+{
+    c->rnd = c->rnd * 1103515245u + 12345u;
+    return (double)((c->rnd >> 8) & 0xffff) / 65536.0;
+}
+
+/* --- curl multi <-> loop bridge -------------------------------------------------------- */
+
+static void check_done(struct kube_client *c);
+
+static void
+on_curl_sock(struct loop *l, int fd, unsigned ev, void *arg)
+{
+    (void)l;
+    struct kube_client *c = arg;
+    int flags = ((ev & LOOP_READ) ? CURL_CSELECT_IN : 0) |
+                ((ev & LOOP_WRITE) ? CURL_CSELECT_OUT : 0) |
+                ((ev & LOOP_ERROR) ? CURL_CSELECT_ERR : 0);
+    int running;
+    curl_multi_socket_action(c->multi, fd, flags, &running);
+    check_done(c);
+}
+
+static int
+curl_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)e;
+    (void)socketp;
+    struct kube_client *c = userp;
+    if (what == CURL_POLL_REMOVE) {
+        loop_fd_unwatch(c->loop, s);
+        return 0;
+    }
+    unsigned ev = ((what & CURL_POLL_IN) ? LOOP_READ : 0) | ((what & CURL_POLL_OUT) ? LOOP_WRITE : 0);
+    return loop_fd_watch(c->loop, s, ev, on_curl_sock, c);
+}
+
+static void
+on_curl_timer(struct loop *l, void *arg)
+{
+    (void)l;
+    struct kube_client *c = arg;
+    c->curl_timer = 0;
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+static int
+curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    struct kube_client *c = userp;
+    loop_timer_cancel(c->loop, c->curl_timer);
+    c->curl_timer = timeout_ms < 0 ? 0 : loop_timer_add(c->loop, timeout_ms, on_curl_timer, c);
+    return 0;
+}
+
+/* --- requests ------------------------------------------------------------------------ */
+
+static void
+req_free(struct req *r)
+{
+    struct kube_client *c = r->c;
+    if (r->easy) {
+        curl_multi_remove_handle(c->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+    }
+    loop_timer_cancel(c->loop, r->retry_timer);
+    curl_slist_free_all(r->headers);
+    buf_free(&r->resp);
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (c->reqs == r)
+        c->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    free(r->method);
+    free(r->path);
+    free(r->content_type);
+    free(r->body);
+    free(r);
+}
+
+static size_t
+on_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct req *r = arg;
+    size_t n = size * nmemb;
+    if (r->flags & KUBE_STREAM) {
+        long code = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200 && code < 300)
+            return r->data(r->arg, ptr, n) ? 0 : n;
+        /* an error status on a stream: keep the (small) Status body for the caller */
+    }
+    return buf_append(&r->resp, ptr, n) == BUF_OK ? n : 0;
+}
+
+static size_t
+on_header(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct req *r = arg;
+    size_t n = size * nmemb;
+    if (n > 12 && !strncasecmp(ptr, "Retry-After:", 12)) {
+        char v[32];
+        size_t len = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
+        memcpy(v, ptr + 12, len);
+        v[len] = '\0';
+        r->retry_after_ms = kube_parse_retry_after(v);
+    }
+    return n;
+}
+
+static int
+req_start(struct req *r)
+{
+    struct kube_client *c = r->c;
+    char url[4096];
+    if (snprintf(url, sizeof url, "%s%s", c->base_url, r->path) >= (int)sizeof url)
+        return -1;
+    r->easy = curl_easy_init();
+    if (!r->easy)
+        return -1;
+    buf_reset(&r->resp);
+    r->retry_after_ms = -1;
+    curl_slist_free_all(r->headers);
+    r->headers = NULL;
+    struct buf h;
+    buf_init(&h, 65536);
+    r->headers = curl_slist_append(r->headers, "Accept: application/json");
+    if (r->content_type) {
+        buf_printf(&h, "Content-Type: %s", r->content_type);
+        r->headers = curl_slist_append(r->headers, buf_str(&h));
+        buf_reset(&h);
+    }
+    if (c->cfg->token && *c->cfg->token) {
+        buf_printf(&h, "Authorization: Bearer %s", c->cfg->token);
+        r->headers = curl_slist_append(r->headers, buf_str(&h));
+        explicit_bzero(h.data, h.len);
+    }
+    buf_free(&h);
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->opts.connect_timeout_s);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, r->timeout_s > 0 ? r->timeout_s : c->opts.request_timeout_s);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+    if (c->resolve)
+        curl_easy_setopt(e, CURLOPT_RESOLVE, c->resolve);
+    if (c->tls) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, tls_checks_name_itself(c->tls) ? 0L : 2L);
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_ssl_ctx_cb);
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, c->tls);
+        /* curl's own BearSSL setup wants a CA too; ours replaces its X.509 engine */
+        struct curl_blob ca = {c->cfg->ca_pem, c->cfg->ca_pem_len, CURL_BLOB_NOCOPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca);
+    } else {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (!strcmp(r->method, "GET")) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+        if (r->body) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        }
+    }
+    c->stats.requests++;
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
+        return -1;
+    return 0;
+}
+
+/* Frees the request, then calls its callback with the body it owned. */
+static void
+deliver(struct req *r, long status, const char *error)
+{
+    size_t len = r->resp.len;
+    char *body = buf_take(&r->resp);
+    struct kube_response resp = {status, body ? body : "", body ? len : 0, error};
+    kube_done_fn done = r->done;
+    void *arg = r->arg;
+    req_free(r);
+    if (done)
+        done(arg, &resp);
+    free(body);
+}
+
+static void on_retry_timer(struct loop *l, void *arg);
+
+static bool
+should_retry(struct req *r, long status, CURLcode cc)
+{
+    if (!(r->flags & KUBE_RETRY) || r->attempt >= r->c->opts.max_retries)
+        return false;
+    if (cc != CURLE_OK)
+        return cc != CURLE_WRITE_ERROR && cc != CURLE_PEER_FAILED_VERIFICATION &&
+               cc != CURLE_SSL_CACERT_BADFILE && cc != CURLE_URL_MALFORMAT;
+    return status == 429 || status >= 500;
+}
+
+static void
+schedule_retry(struct req *r, long status)
+{
+    struct kube_client *c = r->c;
+    int64_t delay = kube_backoff_ms(r->attempt, RETRY_BASE_MS, RETRY_CAP_MS, client_rand(c));
+    if (r->retry_after_ms >= 0)
+        delay = r->retry_after_ms > RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : r->retry_after_ms;
+    if (status == 429)
+        c->stats.throttled_429++;
+    c->stats.retries++;
+    r->attempt++;
+    curl_multi_remove_handle(c->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+    r->retry_timer = loop_timer_add(c->loop, delay, on_retry_timer, r);
+    log_debug("retrying API request", "method", r->method, "path", r->path);
+}
+
+static void
+reload_token(struct kube_client *c)
+{
+    if (!c->cfg->token_file)
+        return;
+    char err[256];
+    if (kube_config_reload_token(c->cfg, err, sizeof err))
+        log_warn("could not re-read the token file", "error", err);
+    else
+        c->stats.token_reloads++;
+}
+
+static void
+finish(struct req *r, CURLcode cc)
+{
+    struct kube_client *c = r->c;
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK)
+        status = cc == CURLE_WRITE_ERROR && status >= 200 && status < 300 ? status : 0;
+    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status))
+        c->stats.transport_errors++;
+    else if (status >= 500)
+        c->stats.responses_5xx++;
+    else if (status >= 400)
+        c->stats.responses_4xx++;
+    else
+        c->stats.responses_2xx++;
+    if (status == 401) {
+        c->stats.unauthorized_401++;
+        if (!r->reauthed && c->cfg->token_file) {
+            /* bound tokens rotate: re-read at once and try again, as client-go does */
+            reload_token(c);
+            r->reauthed = true;
+            curl_multi_remove_handle(c->multi, r->easy);
+            curl_easy_cleanup(r->easy);
+            r->easy = NULL;
+            if (req_start(r) == 0)
+                return;
+            deliver(r, 0, "could not restart the request");
+            return;
+        }
+    }
+    if (should_retry(r, status, cc)) {
+        schedule_retry(r, status);
+        return;
+    }
+    deliver(r, status, cc == CURLE_OK || status ? NULL : curl_easy_strerror(cc));
+}
+
+static void
+check_done(struct kube_client *c)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(c->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct req *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        CURLcode cc = m->data.result;
+        if (r)
+            finish(r, cc);
+    }
+}
+
+static void
+on_retry_timer(struct loop *l, void *arg)
+{
+    (void)l;
+    struct req *r = arg;
+    r->retry_timer = 0;
+    if (req_start(r))
+        deliver(r, 0, "could not restart the request");
+}
+
+/* --- the write limiter queue ---------------------------------------------------------- */
+
+static void drain_writes(struct kube_client *c);
+
+static void
+on_limiter_timer(struct loop *l, void *arg)
+{
+    (void)l;
+    struct kube_client *c = arg;
+    c->limiter_timer = 0;
+    drain_writes(c);
+}
+
+static void
+drain_writes(struct kube_client *c)
+{
+    while (c->wq_head) {
+        int64_t wait = limiter_take(&c->limiter, time_mono_ms());
+        if (wait > 0) {
+            if (!c->limiter_timer)
+                c->limiter_timer = loop_timer_add(c->loop, wait, on_limiter_timer, c);
+            return;
+        }
+        struct req *r = c->wq_head;
+        c->wq_head = r->qnext;
+        if (!c->wq_head)
+            c->wq_tail = NULL;
+        r->qnext = NULL;
+        c->stats.queued_writes--;
+        if (req_start(r))
+            deliver(r, 0, "could not start the request");
+    }
+}
+
+static char *
+dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+uint64_t
+kube_submit(struct kube_client *c, const struct kube_req_spec *spec)
+{
+    struct req *r = calloc(1, sizeof *r);
+    if (!r)
+        return 0;
+    r->c = c;
+    r->id = ++c->next_id;
+    r->method = strdup(spec->method);
+    r->path = strdup(spec->path);
+    r->content_type = dup_or_null(spec->content_type);
+    r->flags = spec->flags;
+    r->timeout_s = spec->timeout_s;
+    r->done = spec->done;
+    r->data = spec->data;
+    r->arg = spec->arg;
+    buf_init(&r->resp, c->opts.max_body_bytes);
+    if (spec->body) {
+        r->body = malloc(spec->body_len + 1);
+        if (r->body) {
+            memcpy(r->body, spec->body, spec->body_len);
+            r->body[spec->body_len] = '\0';
+            r->body_len = spec->body_len;
+        }
+    }
+    r->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = r;
+    c->reqs = r;
+    if (!r->method || !r->path || (spec->body && !r->body) ||
+        (spec->content_type && !r->content_type)) {
+        req_free(r);
+        return 0;
+    }
+    r->is_write = strcmp(spec->method, "GET") != 0;
+    if (r->is_write) {
+        if (c->wq_tail)
+            c->wq_tail->qnext = r;
+        else
+            c->wq_head = r;
+        c->wq_tail = r;
+        c->stats.queued_writes++;
+        drain_writes(c);
+        return r->id;
+    }
+    if (req_start(r)) {
+        req_free(r);
+        return 0;
+    }
+    return r->id;
+}
+
+void
+kube_cancel(struct kube_client *c, uint64_t id)
+{
+    for (struct req *r = c->reqs; r; r = r->next) {
+        if (r->id != id)
+            continue;
+        if (r->is_write && !r->easy && !r->retry_timer) { /* still in the write queue */
+            struct req **pp = &c->wq_head;
+            while (*pp && *pp != r)
+                pp = &(*pp)->qnext;
+            if (*pp) {
+                *pp = r->qnext;
+                c->stats.queued_writes--;
+            }
+            c->wq_tail = NULL;
+            for (struct req *q = c->wq_head; q; q = q->qnext)
+                c->wq_tail = q;
+        }
+        req_free(r);
+        return;
+    }
+}
+
+void
+kube_client_get_stats(const struct kube_client *c, struct kube_client_stats *out)
+{
+    *out = c->stats;
+    out->inflight = 0;
+    for (const struct req *r = c->reqs; r; r = r->next)
+        out->inflight++;
+}
+
+/* --- set-up ---------------------------------------------------------------------------- */
+
+static void
+on_token_timer(struct loop *l, void *arg)
+{
+    struct kube_client *c = arg;
+    reload_token(c);
+    c->token_timer = loop_timer_add(l, TOKEN_RELOAD_MS, on_token_timer, c);
+}
+
+/* Resolves a DNS host once, before the loop runs, and pins it (libcurl is built without
+ * its threaded resolver, so a lookup inside the loop would block it). */
+static int
+pin_host(struct kube_client *c, char *err, size_t errlen)
+{
+    const struct kube_config *cfg = c->cfg;
+    if (cfg->host_is_ip)
+        return 0;
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(cfg->host, NULL, &hints, &res);
+    if (rc || !res) {
+        snprintf(err, errlen, "cannot resolve API server host \"%s\": %s", cfg->host,
+                 gai_strerror(rc));
+        return -1;
+    }
+    char ip[INET_ADDRSTRLEN], entry[512];
+    inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr, ip, sizeof ip);
+    freeaddrinfo(res);
+    snprintf(entry, sizeof entry, "%s:%d:%s", cfg->host, cfg->port, ip);
+    c->resolve = curl_slist_append(NULL, entry);
+    return c->resolve ? 0 : -1;
+}
+
+struct kube_client *
+kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_client_opts *opts,
+                char *err, size_t errlen)
+{
+    static bool curl_ready;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+            snprintf(err, errlen, "curl_global_init failed");
+            return NULL;
+        }
+        curl_ready = true;
+    }
+    struct kube_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->loop = l;
+    c->cfg = cfg;
+    c->opts = *opts;
+    c->rnd = (unsigned)time_mono_ms();
+    limiter_init(&c->limiter, (double)opts->qps, (double)opts->burst, time_mono_ms());
+    snprintf(c->user_agent, sizeof c->user_agent, "omjob-operator/%s", version_string());
+    if (strchr(cfg->host, ':'))
+        snprintf(c->base_url, sizeof c->base_url, "https://[%s]:%d", cfg->host, cfg->port);
+    else
+        snprintf(c->base_url, sizeof c->base_url, "https://%s:%d", cfg->host, cfg->port);
+    if (cfg->insecure_skip_tls_verify) {
+        log_warn("TLS verification of the API server is OFF: the kubeconfig sets "
+                 "insecure-skip-tls-verify",
+                 "server", cfg->server);
+    } else {
+        c->tls = tls_new(cfg->ca_pem, cfg->ca_pem_len, cfg->cert_pem, cfg->cert_pem_len,
+                         cfg->key_pem, cfg->key_pem_len, cfg->host, cfg->tls_server_name, err,
+                         errlen);
+        if (!c->tls)
+            goto fail;
+    }
+    if (pin_host(c, err, errlen))
+        goto fail;
+    c->multi = curl_multi_init();
+    if (!c->multi) {
+        snprintf(err, errlen, "curl_multi_init failed");
+        goto fail;
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 32L);
+    if (cfg->token_file)
+        c->token_timer = loop_timer_add(l, TOKEN_RELOAD_MS, on_token_timer, c);
+    return c;
+fail:
+    kube_client_free(c);
+    return NULL;
+}
+
+void
+kube_client_free(struct kube_client *c)
+{
+    if (!c)
+        return;
+    while (c->reqs)
+        req_free(c->reqs);
+    loop_timer_cancel(c->loop, c->curl_timer);
+    loop_timer_cancel(c->loop, c->token_timer);
+    loop_timer_cancel(c->loop, c->limiter_timer);
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    curl_slist_free_all(c->resolve);
+    tls_free(c->tls);
+    free(c);
+}

@@ -1,0 +1,89 @@
+/* The Kubernetes API client: HTTP requests over libcurl's multi interface, driven by the
+ * loop (socket and timer callbacks), with bearer-token or client-certificate auth, token
+ * file rotation, a write rate limiter, and retries with backoff on 5xx/429/connection errors.
+ *
+ * Ownership: the client copies everything in a kube_req_spec; a response handed to a
+ * callback is valid only during the callback. After kube_cancel(id) no callback runs. */
+#ifndef OMJ_KUBE_CLIENT_H
+#define OMJ_KUBE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct kube_config;
+struct kube_client;
+
+struct kube_client_opts {
+    long qps, burst;          /* write limiter (POST/PUT/PATCH/DELETE) */
+    long connect_timeout_s;   /* TCP + TLS handshake */
+    long request_timeout_s;   /* whole request, non-streaming */
+    size_t max_body_bytes;    /* cap on one response body */
+    int max_retries;          /* for KUBE_RETRY requests */
+};
+
+struct kube_response {
+    long status;            /* HTTP status; 0 when the request failed below HTTP */
+    const char *body;       /* NUL-terminated; "" when none (streams: "") */
+    size_t body_len;
+    const char *error;      /* transport error text, or NULL */
+};
+
+typedef void (*kube_done_fn)(void *arg, const struct kube_response *r);
+/* Streaming body data (watch, logs). Return non-zero to abort the request. */
+typedef int (*kube_data_fn)(void *arg, const char *data, size_t len);
+
+enum {
+    KUBE_RETRY = 1,  /* retry 5xx, 429 and connection errors with backoff (Retry-After honoured) */
+    KUBE_STREAM = 2, /* body goes to `data` as it arrives, not buffered */
+};
+
+struct kube_req_spec {
+    const char *method; /* GET POST PUT PATCH DELETE */
+    const char *path;   /* "/api/v1/namespaces/x/pods?limit=500" */
+    const char *content_type;
+    const char *body;
+    size_t body_len;
+    unsigned flags;
+    long timeout_s; /* 0: the client's default; streams: the stream's whole lifetime */
+    kube_done_fn done;
+    kube_data_fn data;
+    void *arg;
+};
+
+struct kube_client_stats {
+    uint64_t requests, responses_2xx, responses_4xx, responses_5xx, transport_errors;
+    uint64_t retries, throttled_429, unauthorized_401, token_reloads;
+    uint64_t inflight, queued_writes;
+};
+
+/* cfg is copied as needed; it must outlive the client only for its token_file path. */
+struct kube_client *kube_client_new(struct loop *l, struct kube_config *cfg,
+                                    const struct kube_client_opts *opts, char *err,
+                                    size_t errlen);
+void kube_client_free(struct kube_client *c); /* cancels everything without callbacks */
+
+/* Starts (or queues, for writes over the rate) a request. Returns an id > 0, or 0 if the
+ * request could not even be queued (then no callback runs). */
+uint64_t kube_submit(struct kube_client *c, const struct kube_req_spec *spec);
+void kube_cancel(struct kube_client *c, uint64_t id);
+
+void kube_client_get_stats(const struct kube_client *c, struct kube_client_stats *out);
+
+/* Backoff for attempt n (0-based): min(cap, base * 2^n) with +-20% jitter from rnd in
+ * [0,1). Exposed for tests. */
+int64_t kube_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double rnd);
+/* Parses a Retry-After header value (delta seconds). Returns ms, or -1. */
+int64_t kube_parse_retry_after(const char *v);
+
+
+
+/* A token bucket: `burst` tokens, refilled at `qps` per second. */
+struct rate_limiter {
+    double tokens, qps, burst;
+    int64_t last_ms;
+};
+void limiter_init(struct rate_limiter *rl, double qps, double burst, int64_t now_ms);
+/* Takes a token if one is available (returns 0), else returns the ms until one will be. */
+int64_t limiter_take(struct rate_limiter *rl, int64_t now_ms);
+#endif

@@ -1,0 +1,323 @@
+#include "kube/lease.h"
+
+#include "kube/client.h"
+#include "loop.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lease {
+    struct loop *loop;
+    struct kube_client *client;
+    struct lease_opts o;
+    char *ns, *name, *identity;
+    char path[512];
+    bool leader;
+    char *rv;            /* of the lease as last read or written */
+    char *holder;        /* as last read */
+    char *renew_time;    /* as last read: a change means the holder is alive */
+    int64_t observed_at_ms;
+    int64_t duration_ms;
+    long transitions;
+    char *acquire_time;
+    int64_t last_renew_ms; /* ours, when leader */
+    int64_t last_contact_ms;
+    uint64_t timer, req;
+    void (*release_done)(void *arg);
+    void *release_arg;
+};
+
+enum lease_action
+lease_decide(const struct lease_view *v, const char *me, int64_t now_ms)
+{
+    if (!v->holder || !*v->holder)
+        return LEASE_TAKE;
+    if (!strcmp(v->holder, me))
+        return LEASE_RENEW;
+    if (now_ms - v->observed_at_ms > v->duration_ms)
+        return LEASE_TAKE; /* nobody renewed it for a whole lease duration, as we saw it */
+    return LEASE_WAIT;
+}
+
+static void lease_tick(struct loop *l, void *arg);
+
+static void
+schedule(struct lease *ls, int64_t ms)
+{
+    loop_timer_cancel(ls->loop, ls->timer);
+    ls->timer = loop_timer_add(ls->loop, ms, lease_tick, ls);
+}
+
+static void
+set(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = v ? strdup(v) : NULL;
+}
+
+static const char *
+jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Records what a read or write returned. */
+static void
+observe(struct lease *ls, const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    const char *holder = jstr(spec, "holderIdentity"), *renew = jstr(spec, "renewTime");
+    bool changed = !ls->holder != !holder || (holder && strcmp(ls->holder, holder)) ||
+                   !ls->renew_time != !renew || (renew && strcmp(ls->renew_time, renew));
+    if (changed || !ls->observed_at_ms)
+        ls->observed_at_ms = time_mono_ms();
+    set(&ls->holder, holder);
+    set(&ls->renew_time, renew);
+    set(&ls->rv, jstr(meta, "resourceVersion"));
+    set(&ls->acquire_time, jstr(spec, "acquireTime"));
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(spec, "leaseDurationSeconds");
+    ls->duration_ms = cJSON_IsNumber(d) && d->valuedouble > 0 ? (int64_t)d->valuedouble * 1000
+                                                               : ls->o.duration_ms;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(spec, "leaseTransitions");
+    ls->transitions = cJSON_IsNumber(t) ? (long)t->valuedouble : 0;
+}
+
+static char *
+lease_body(struct lease *ls, const char *holder, bool take, long duration_s)
+{
+    char now[TIME_RFC3339_MAX];
+    time_fmt_rfc3339(now, time_now_ms(), 6);
+    cJSON *o = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(o, "metadata"),
+          *spec = cJSON_AddObjectToObject(o, "spec");
+    cJSON_AddStringToObject(o, "apiVersion", "coordination.k8s.io/v1");
+    cJSON_AddStringToObject(o, "kind", "Lease");
+    cJSON_AddStringToObject(meta, "name", ls->name);
+    cJSON_AddStringToObject(meta, "namespace", ls->ns);
+    if (ls->rv)
+        cJSON_AddStringToObject(meta, "resourceVersion", ls->rv);
+    cJSON_AddStringToObject(spec, "holderIdentity", holder);
+    cJSON_AddNumberToObject(spec, "leaseDurationSeconds", (double)duration_s);
+    cJSON_AddStringToObject(spec, "acquireTime", take || !ls->acquire_time ? now : ls->acquire_time);
+    cJSON_AddStringToObject(spec, "renewTime", now);
+    cJSON_AddNumberToObject(spec, "leaseTransitions",
+                            (double)(ls->transitions + (take && ls->holder && *ls->holder ? 1 : 0)));
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static void
+become_leader(struct lease *ls)
+{
+    ls->last_renew_ms = time_mono_ms();
+    if (!ls->leader) {
+        ls->leader = true;
+        log_info("became leader", "lease", ls->path, "identity", ls->identity);
+        if (ls->o.on_started)
+            ls->o.on_started(ls->o.arg);
+    }
+}
+
+static void
+check_lost(struct lease *ls)
+{
+    if (ls->leader && time_mono_ms() - ls->last_renew_ms > ls->o.renew_deadline_ms) {
+        ls->leader = false;
+        log_error("leader lease lost: not renewed within the renew deadline", "lease", ls->path);
+        if (ls->o.on_lost)
+            ls->o.on_lost(ls->o.arg);
+    }
+}
+
+static void
+write_done(void *arg, const struct kube_response *r)
+{
+    struct lease *ls = arg;
+    ls->req = 0;
+    if (r->status == 200 || r->status == 201) {
+        ls->last_contact_ms = time_mono_ms();
+        cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+        observe(ls, obj);
+        cJSON_Delete(obj);
+        become_leader(ls);
+    } else if (r->status == 409) {
+        ls->last_contact_ms = time_mono_ms(); /* someone else wrote first: read again */
+    }
+    check_lost(ls);
+    schedule(ls, ls->o.retry_period_ms);
+}
+
+static void
+write_lease(struct lease *ls, bool take, bool create)
+{
+    char *body = lease_body(ls, ls->identity, take, ls->o.duration_ms / 1000);
+    char path[600];
+    snprintf(path, sizeof path, "/apis/coordination.k8s.io/v1/namespaces/%s/leases%s%s", ls->ns,
+             create ? "" : "/", create ? "" : ls->name);
+    struct kube_req_spec spec = {.method = create ? "POST" : "PUT", .path = path,
+                                 .content_type = "application/json", .body = body,
+                                 .body_len = body ? strlen(body) : 0,
+                                 .timeout_s = (ls->o.renew_deadline_ms + 999) / 1000,
+                                 .done = write_done, .arg = ls};
+    ls->req = body ? kube_submit(ls->client, &spec) : 0;
+    free(body);
+    if (!ls->req)
+        schedule(ls, ls->o.retry_period_ms);
+}
+
+static void
+read_done(void *arg, const struct kube_response *r)
+{
+    struct lease *ls = arg;
+    ls->req = 0;
+    if (r->status == 404) {
+        ls->last_contact_ms = time_mono_ms();
+        set(&ls->rv, NULL);
+        set(&ls->holder, NULL);
+        write_lease(ls, true, true);
+        return;
+    }
+    if (r->status != 200) {
+        check_lost(ls);
+        schedule(ls, ls->o.retry_period_ms);
+        return;
+    }
+    ls->last_contact_ms = time_mono_ms();
+    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+    observe(ls, obj);
+    cJSON_Delete(obj);
+    struct lease_view v = {ls->holder, ls->observed_at_ms, ls->duration_ms};
+    enum lease_action a = lease_decide(&v, ls->identity, time_mono_ms());
+    if (a == LEASE_WAIT) {
+        if (ls->leader) { /* someone else holds it now */
+            ls->last_renew_ms = 0;
+            check_lost(ls);
+        }
+        schedule(ls, ls->o.retry_period_ms);
+        return;
+    }
+    write_lease(ls, a == LEASE_TAKE, false);
+}
+
+static void
+lease_tick(struct loop *l, void *arg)
+{
+    (void)l;
+    struct lease *ls = arg;
+    ls->timer = 0;
+    check_lost(ls);
+    char path[600];
+    snprintf(path, sizeof path, "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", ls->ns,
+             ls->name);
+    struct kube_req_spec spec = {.method = "GET", .path = path,
+                                 .timeout_s = (ls->o.retry_period_ms + 999) / 1000 + 1,
+                                 .done = read_done, .arg = ls};
+    ls->req = kube_submit(ls->client, &spec);
+    if (!ls->req)
+        schedule(ls, ls->o.retry_period_ms);
+}
+
+struct lease *
+lease_new(struct loop *l, struct kube_client *c, const struct lease_opts *o)
+{
+    struct lease *ls = calloc(1, sizeof *ls);
+    if (!ls)
+        return NULL;
+    ls->loop = l;
+    ls->client = c;
+    ls->o = *o;
+    ls->ns = strdup(o->namespace);
+    ls->name = strdup(o->name);
+    ls->identity = strdup(o->identity);
+    ls->duration_ms = o->duration_ms;
+    if (!ls->ns || !ls->name || !ls->identity) {
+        lease_free(ls);
+        return NULL;
+    }
+    snprintf(ls->path, sizeof ls->path, "%s/%s", ls->ns, ls->name);
+    return ls;
+}
+
+void
+lease_start(struct lease *ls)
+{
+    schedule(ls, 0);
+}
+
+bool
+lease_is_leader(const struct lease *ls)
+{
+    return ls->leader;
+}
+
+bool
+lease_healthy(const struct lease *ls)
+{
+    return ls->last_contact_ms &&
+           time_mono_ms() - ls->last_contact_ms < ls->o.retry_period_ms * 3 + ls->o.renew_deadline_ms;
+}
+
+static void
+release_done(void *arg, const struct kube_response *r)
+{
+    struct lease *ls = arg;
+    ls->req = 0;
+    if (r->status == 200)
+        log_info("leader lease released", "lease", ls->path);
+    if (ls->release_done)
+        ls->release_done(ls->release_arg);
+}
+
+void
+lease_release(struct lease *ls, void (*done)(void *arg), void *arg)
+{
+    loop_timer_cancel(ls->loop, ls->timer);
+    ls->timer = 0;
+    if (ls->req)
+        kube_cancel(ls->client, ls->req);
+    ls->req = 0;
+    ls->release_done = done;
+    ls->release_arg = arg;
+    if (!ls->leader) {
+        if (done)
+            done(arg);
+        return;
+    }
+    ls->leader = false;
+    char *body = lease_body(ls, "", false, 1);
+    char path[600];
+    snprintf(path, sizeof path, "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", ls->ns,
+             ls->name);
+    struct kube_req_spec spec = {.method = "PUT", .path = path, .content_type = "application/json",
+                                 .body = body, .body_len = body ? strlen(body) : 0, .timeout_s = 5,
+                                 .done = release_done, .arg = ls};
+    ls->req = body ? kube_submit(ls->client, &spec) : 0;
+    free(body);
+    if (!ls->req && done)
+        done(arg);
+}
+
+void
+lease_free(struct lease *ls)
+{
+    if (!ls)
+        return;
+    loop_timer_cancel(ls->loop, ls->timer);
+    if (ls->req)
+        kube_cancel(ls->client, ls->req);
+    free(ls->ns);
+    free(ls->name);
+    free(ls->identity);
+    free(ls->rv);
+    free(ls->holder);
+    free(ls->renew_time);
+    free(ls->acquire_time);
+    free(ls);
+}
