@@ -7,6 +7,10 @@
 #include "kube/config.h"
 #include "kube/lease.h"
 #include "kube/watch.h"
+#include "ctl/ctl.h"
+#include "ctl/omjob.h"
+#include "ctl/pods.h"
+#include "kube/event.h"
 #include "loop.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -18,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_INFORMERS 64
 #define MANAGED_SELECTOR "app.kubernetes.io%2Fmanaged-by%3Domjob-operator"
 
 struct operator {
@@ -29,65 +32,52 @@ struct operator {
     struct responder *responder;
     struct lease *lease;
     uint64_t shutdown_timer;
-    struct informer *inf[MAX_INFORMERS];
-    const char *inf_resource[MAX_INFORMERS];
-    size_t ninf;
+    bool stopping;
+    struct ctl ctl;
+    struct omjob_ctl *omjob;
     int exit_code;
 };
 
 /* --- what is watched ------------------------------------------------------------------ */
 
-static const struct informer_kind kind_pods = {"pods", NULL, NULL, NULL};
-static const struct informer_kind kind_nodes = {"nodes", NULL, NULL, NULL};
+static const struct informer_kind kind_pods = {"pods", NULL, pod_trim, pod_state_free};
+static const struct informer_kind kind_nodes = {"nodes", NULL, node_trim, node_state_free};
+
+static const char *const event_names[] = {"add", "update", "delete"};
+
+/* A managed pod changed: wake the workflow that owns it. */
+static void
+on_pod(void *arg, enum informer_event ev, const struct kobj *o)
+{
+    struct operator *op = arg;
+    log_debug("cache change", "resource", "pods", "event", event_names[ev], "key", o->key, "rv",
+              o->rv);
+    if (o->owner_ref && !strncmp(o->owner_ref, "OMJob/", 6) && op->omjob)
+        omjob_ctl_pod_changed(op->omjob, o->ns, o->owner_ref + 6);
+}
 
 static void
-on_cache_change(void *arg, enum informer_event ev, const struct kobj *o)
+on_node(void *arg, enum informer_event ev, const struct kobj *o)
 {
-    const char *resource = arg;
-    static const char *const names[] = {"add", "update", "delete"};
-    log_debug("cache change", "resource", resource, "event", names[ev], "key", o->key, "rv",
-              o->rv);
+    struct operator *op = arg;
+    log_debug("cache change", "resource", "nodes", "event", event_names[ev], "key", o->key);
+    if (op->omjob)
+        omjob_ctl_node_changed(op->omjob);
 }
 
-static int
-add_informer(struct operator *op, const char *resource, const char *path, const char *selector,
-             const struct informer_kind *kind)
+static bool
+may_write(void *arg)
 {
-    if (op->ninf == MAX_INFORMERS) {
-        log_error("too many watches: reduce WATCH_NAMESPACES");
-        return -1;
-    }
-    struct informer *inf = informer_new(op->loop, op->client, path, selector, kind,
-                                        op->cfg->watch_timeout_s, on_cache_change,
-                                        (void *)(uintptr_t)resource);
-    if (!inf)
-        return -1;
-    op->inf_resource[op->ninf] = resource;
-    op->inf[op->ninf++] = inf;
-    return 0;
+    struct operator *op = arg;
+    return !op->stopping && (!op->lease || lease_is_leader(op->lease));
 }
 
-/* One informer per namespace in WATCH_NAMESPACES (every one of them), or one for all. */
-static int
-add_namespaced(struct operator *op, const char *resource, const char *prefix, const char *plural,
-               const char *selector, const struct informer_kind *kind)
+static void
+on_leading(void *arg)
 {
-    char path[512];
-    const char *list = op->cfg->watch_namespaces;
-    if (!list || !*list) {
-        snprintf(path, sizeof path, "%s/%s", prefix, plural);
-        return add_informer(op, resource, path, selector, kind);
-    }
-    char *copy = strdup(list), *save = NULL;
-    if (!copy)
-        return -1;
-    int rc = 0;
-    for (char *ns = strtok_r(copy, ", ", &save); ns && !rc; ns = strtok_r(NULL, ", ", &save)) {
-        snprintf(path, sizeof path, "%s/namespaces/%s/%s", prefix, ns, plural);
-        rc = add_informer(op, resource, path, selector, kind);
-    }
-    free(copy);
-    return rc;
+    struct operator *op = arg;
+    if (op->omjob)
+        omjob_ctl_resync(op->omjob);
 }
 
 /* --- health and metrics ----------------------------------------------------------------- */
@@ -95,10 +85,8 @@ add_namespaced(struct operator *op, const char *resource, const char *prefix, co
 static bool
 all_synced(const struct operator *op)
 {
-    for (size_t i = 0; i < op->ninf; i++)
-        if (!informer_synced(op->inf[i]))
-            return false;
-    return true;
+    return nswatch_synced(&op->ctl.pods) && op->ctl.nodes && informer_synced(op->ctl.nodes) &&
+           (!op->omjob || omjob_ctl_synced(op->omjob));
 }
 
 static int
@@ -146,11 +134,31 @@ h_info(void *arg, struct buf *body, const char **ct)
 static struct metric *m_api_requests, *m_api_retries, *m_watch, *m_cache;
 
 static void
+scrape_informer(struct informer *inf, const char *r)
+{
+    struct informer_stats st;
+    informer_get_stats(inf, &st);
+    metrics_add(m_watch, (double)st.watch_restarts, r, "watch_restart");
+    metrics_add(m_watch, (double)st.relists, r, "relist");
+    metrics_add(m_watch, (double)st.expired_410, r, "expired_410");
+    metrics_add(m_watch, (double)st.errors, r, "error");
+    metrics_add(m_watch, (double)st.events, r, "event");
+    metrics_add(m_cache, (double)cache_count(informer_cache(inf)), r);
+}
+
+static void
 scrape(void *arg)
 {
     struct operator *op = arg;
     struct kube_client_stats cs;
     kube_client_get_stats(op->client, &cs);
+    static const char *const resources[] = {"pods", "nodes"};
+    static const char *const kinds[] = {"watch_restart", "relist", "expired_410", "error", "event"};
+    for (size_t i = 0; i < 2; i++) {
+        metrics_set(m_cache, 0, resources[i]);
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+            metrics_set(m_watch, 0, resources[i], kinds[k]);
+    }
     metrics_set(m_api_requests, (double)cs.responses_2xx, "2xx");
     metrics_set(m_api_requests, (double)cs.responses_4xx, "4xx");
     metrics_set(m_api_requests, (double)cs.responses_5xx, "5xx");
@@ -158,17 +166,10 @@ scrape(void *arg)
     metrics_set(m_api_retries, (double)cs.retries, "retry");
     metrics_set(m_api_retries, (double)cs.throttled_429, "throttled_429");
     metrics_set(m_api_retries, (double)cs.token_reloads, "token_reload");
-    for (size_t i = 0; i < op->ninf; i++) {
-        struct informer_stats st;
-        informer_get_stats(op->inf[i], &st);
-        const char *r = op->inf_resource[i];
-        metrics_set(m_watch, (double)st.watch_restarts, r, "watch_restart");
-        metrics_set(m_watch, (double)st.relists, r, "relist");
-        metrics_set(m_watch, (double)st.expired_410, r, "expired_410");
-        metrics_set(m_watch, (double)st.errors, r, "error");
-        metrics_set(m_watch, (double)st.events, r, "event");
-        metrics_set(m_cache, (double)cache_count(informer_cache(op->inf[i])), r);
-    }
+    for (size_t i = 0; i < op->ctl.pods.n; i++)
+        scrape_informer(op->ctl.pods.inf[i], "pods");
+    if (op->ctl.nodes)
+        scrape_informer(op->ctl.nodes, "nodes");
 }
 
 static int
@@ -254,9 +255,7 @@ on_term(struct loop *l, int signo, void *arg)
         return;
     log_info("signal received, shutting down", "signal", signo == SIGTERM ? "SIGTERM" : "SIGINT");
     op->exit_code = 0;
-    for (size_t i = 0; i < op->ninf; i++)
-        informer_free(op->inf[i]);
-    op->ninf = 0;
+    op->stopping = true; /* no new writes from here on */
     op->shutdown_timer = loop_timer_add(l, 5000, on_shutdown_timer, op);
     if (op->lease)
         lease_release(op->lease, stop_now, op);
@@ -300,7 +299,7 @@ setup_lease(struct operator *op)
                             .identity = identity, .duration_ms = cfg->lease_duration_s * 1000,
                             .renew_deadline_ms = cfg->renew_deadline_s * 1000,
                             .retry_period_ms = cfg->retry_period_s * 1000,
-                            .on_lost = on_lease_lost, .arg = op};
+                            .on_started = on_leading, .on_lost = on_lease_lost, .arg = op};
     op->lease = lease_new(op->loop, op->client, &lo);
     if (!op->lease)
         return -1;
@@ -317,22 +316,63 @@ on_hup(struct loop *l, int signo, void *arg)
     log_info("SIGHUP ignored: configuration is read at start-up");
 }
 
-static int
-setup_watches(struct operator *op)
+/* Is item one of the comma-separated entries of list? */
+static bool
+list_has(const char *list, const char *item)
 {
-    if (add_namespaced(op, "pods", "/api/v1", "pods", MANAGED_SELECTOR, &kind_pods) ||
-        add_informer(op, "nodes", "/api/v1/nodes", NULL, &kind_nodes))
+    size_t n = strlen(item);
+    for (const char *p = list; p && *p;) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        size_t len = strcspn(p, ", ");
+        if (len == n && !strncmp(p, item, n))
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+static int
+setup_controllers(struct operator *op)
+{
+    const struct config *cfg = op->cfg;
+    struct ctl *ctl = &op->ctl;
+    ctl->loop = op->loop;
+    ctl->client = op->client;
+    ctl->cfg = cfg;
+    ctl->may_write = may_write;
+    ctl->may_write_arg = op;
+    char host[128] = "";
+    gethostname(host, sizeof host - 1);
+    ctl->events = event_recorder_new(op->loop, op->client, "omjob-operator", host);
+    if (!ctl->events)
         return -1;
-    for (size_t i = 0; i < op->ninf; i++)
-        informer_start(op->inf[i]);
+    if (nswatch_init(&ctl->pods, op->loop, op->client, cfg->watch_namespaces, "/api/v1", "pods",
+                     MANAGED_SELECTOR, &kind_pods, cfg->watch_timeout_s, on_pod, op))
+        return -1;
+    ctl->nodes = informer_new(op->loop, op->client, "/api/v1/nodes", NULL, &kind_nodes,
+                              cfg->watch_timeout_s, on_node, op);
+    if (!ctl->nodes)
+        return -1;
+    if (list_has(cfg->controllers, "omjob")) {
+        op->omjob = omjob_ctl_new(ctl);
+        if (!op->omjob)
+            return -1;
+    }
+    nswatch_start(&ctl->pods);
+    informer_start(ctl->nodes);
+    if (op->omjob)
+        omjob_ctl_start(op->omjob);
     return 0;
 }
 
 static void
 teardown(struct operator *op)
 {
-    for (size_t i = 0; i < op->ninf; i++)
-        informer_free(op->inf[i]);
+    omjob_ctl_free(op->omjob);
+    nswatch_free(&op->ctl.pods);
+    informer_free(op->ctl.nodes);
+    event_recorder_free(op->ctl.events);
     lease_free(op->lease);
     loop_timer_cancel(op->loop, op->shutdown_timer);
     responder_free(op->responder);
@@ -369,7 +409,7 @@ operator_run(const struct config *cfg)
     log_info("API server", "server", op.kcfg.server, "source", op.kcfg.source);
     if (loop_signal(op.loop, SIGTERM, on_term, &op) || loop_signal(op.loop, SIGINT, on_term, &op) ||
         loop_signal(op.loop, SIGHUP, on_hup, &op) || setup_metrics(&op) ||
-        setup_responder(&op) || setup_lease(&op) || setup_watches(&op)) {
+        setup_responder(&op) || setup_lease(&op) || setup_controllers(&op)) {
         log_error("start-up failed");
         goto out;
     }

@@ -3,6 +3,9 @@
 #include "util/timeutil.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
+#include "util/hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,15 +17,6 @@ struct cache {
     uint32_t mark;
     cache_free_fn free_payload;
 };
-
-static size_t
-hash_str(const char *s)
-{
-    size_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 struct cache *
 cache_new(cache_free_fn free_payload)
@@ -54,6 +48,7 @@ kobj_free(struct cache *c, struct kobj *o)
     free(o->uid);
     free(o->rv);
     free(o->owner_uid);
+    free(o->owner_ref);
     free(o);
 }
 
@@ -75,7 +70,7 @@ cache_free(struct cache *c)
 static struct kobj **
 key_slot(const struct cache *c, const char *key)
 {
-    struct kobj **pp = &c->by_key[hash_str(key) & (c->nbuckets - 1)];
+    struct kobj **pp = &c->by_key[(size_t)hash_str(key) & (c->nbuckets - 1)];
     while (*pp && strcmp((*pp)->key, key))
         pp = &(*pp)->next_key;
     return pp;
@@ -86,7 +81,7 @@ owner_link(struct cache *c, struct kobj *o)
 {
     if (!o->owner_uid)
         return;
-    struct kobj **head = &c->by_owner[hash_str(o->owner_uid) & (c->nbuckets - 1)];
+    struct kobj **head = &c->by_owner[(size_t)hash_str(o->owner_uid) & (c->nbuckets - 1)];
     o->next_owner = *head;
     *head = o;
 }
@@ -96,7 +91,7 @@ owner_unlink(struct cache *c, struct kobj *o)
 {
     if (!o->owner_uid)
         return;
-    struct kobj **pp = &c->by_owner[hash_str(o->owner_uid) & (c->nbuckets - 1)];
+    struct kobj **pp = &c->by_owner[(size_t)hash_str(o->owner_uid) & (c->nbuckets - 1)];
     while (*pp && *pp != o)
         pp = &(*pp)->next_owner;
     if (*pp)
@@ -123,7 +118,7 @@ rehash(struct cache *c)
     for (size_t i = 0; i < on; i++)
         for (struct kobj *o = ok[i], *next; o; o = next) {
             next = o->next_key;
-            struct kobj **head = &nk[hash_str(o->key) & (n - 1)];
+            struct kobj **head = &nk[(size_t)hash_str(o->key) & (n - 1)];
             o->next_key = *head;
             *head = o;
             owner_link(c, o);
@@ -137,7 +132,7 @@ cache_put(struct cache *c, struct kobj *o)
     struct kobj *old = cache_remove(c, o->key);
     if (c->count + 1 > c->nbuckets)
         rehash(c);
-    struct kobj **head = &c->by_key[hash_str(o->key) & (c->nbuckets - 1)];
+    struct kobj **head = &c->by_key[(size_t)hash_str(o->key) & (c->nbuckets - 1)];
     o->next_key = *head;
     *head = o;
     owner_link(c, o);
@@ -183,7 +178,7 @@ void
 cache_foreach_owned(const struct cache *c, const char *owner_uid,
                     void (*fn)(void *arg, struct kobj *o), void *arg)
 {
-    for (struct kobj *o = c->by_owner[hash_str(owner_uid) & (c->nbuckets - 1)]; o;
+    for (struct kobj *o = c->by_owner[(size_t)hash_str(owner_uid) & (c->nbuckets - 1)]; o;
          o = o->next_owner)
         if (!strcmp(o->owner_uid, owner_uid))
             fn(arg, o);
@@ -220,16 +215,26 @@ str_of(const cJSON *obj, const char *field)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static char *
-controller_owner(const cJSON *meta)
+/* The controller ownerReference: its uid and "Kind/name". Returns -1 on allocation failure. */
+static int
+controller_owner(const cJSON *meta, struct kobj *o)
 {
     const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences"), *r;
     cJSON_ArrayForEach(r, refs)
     {
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller")) && str_of(r, "uid"))
-            return strdup(str_of(r, "uid"));
+        const char *uid = str_of(r, "uid"), *kind = str_of(r, "kind"), *name = str_of(r, "name");
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller")) || !uid || !kind ||
+            !name || strlen(kind) > 63 || strlen(name) > 253)
+            continue;
+        size_t n = strlen(kind) + strlen(name) + 2;
+        o->owner_uid = strdup(uid);
+        o->owner_ref = malloc(n);
+        if (!o->owner_uid || !o->owner_ref)
+            return -1;
+        snprintf(o->owner_ref, n, "%s/%s", kind, name);
+        return 0;
     }
-    return NULL;
+    return 0;
 }
 
 struct kobj *
@@ -253,15 +258,17 @@ kobj_from_json(const cJSON *obj, const char *our_finalizer)
     o->key = malloc(nl + ml + 2);
     o->uid = strdup(uid);
     o->rv = strdup(rv);
-    o->owner_uid = controller_owner(meta);
-    if (!o->key || !o->uid || !o->rv) {
+    if (!o->key || !o->uid || !o->rv || controller_owner(meta, o)) {
         kobj_free(NULL, o);
         return NULL;
     }
-    if (nl)
-        memcpy(o->key, ns, nl), o->key[nl] = '/', memcpy(o->key + nl + 1, name, ml + 1);
-    else
+    if (nl) {
+        memcpy(o->key, ns, nl);
+        o->key[nl] = '/';
+        memcpy(o->key + nl + 1, name, ml + 1);
+    } else {
         memcpy(o->key, name, ml + 1);
+    }
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generation");
     o->generation = cJSON_IsNumber(gen) ? (int64_t)gen->valuedouble : 0;
     const char *dts = str_of(meta, "deletionTimestamp");

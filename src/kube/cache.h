@@ -20,6 +20,7 @@ struct kobj {
     int64_t generation;
     int64_t deletion_ms;      /* metadata.deletionTimestamp, 0 when unset */
     char *owner_uid;          /* the controller ownerReference's uid, or NULL */
+    char *owner_ref;          /* and its "Kind/name" (same namespace), or NULL */
     unsigned finalizers;      /* bit 0: has any finalizer; bit 1: has the operator's */
     void *payload;            /* the kind's trimmed data (trim function's result) */
     /* private */

@@ -392,6 +392,12 @@ informer_synced(const struct informer *inf)
     return inf->synced;
 }
 
+void
+informer_apply(struct informer *inf, const cJSON *obj)
+{
+    apply_object(inf, obj, false);
+}
+
 struct cache *
 informer_cache(struct informer *inf)
 {

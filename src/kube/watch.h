@@ -62,6 +62,10 @@ void informer_free(struct informer *inf);
 void informer_start(struct informer *inf);
 bool informer_synced(const struct informer *inf); /* the first LIST has completed */
 struct cache *informer_cache(struct informer *inf);
+/* Write-through: puts an object the API server just returned (create/patch response) into
+ * the cache at once, so the next reconcile does not act on an older view. The watch event
+ * for the same write, arriving later, is then no change. */
+void informer_apply(struct informer *inf, const struct cJSON *obj);
 void informer_get_stats(const struct informer *inf, struct informer_stats *out);
 
 #endif

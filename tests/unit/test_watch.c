@@ -87,7 +87,7 @@ obj(const char *ns, const char *name, const char *uid, const char *rv, const cha
              "\"resourceVersion\":\"%s\",\"generation\":3,\"finalizers\":[\"x/y\"],"
              "\"deletionTimestamp\":\"2026-11-22T05:00:00Z\""
              "%s%s%s}}",
-             ns, name, uid, rv, owner ? ",\"ownerReferences\":[{\"uid\":\"" : "",
+             ns, name, uid, rv, owner ? ",\"ownerReferences\":[{\"kind\":\"OMJob\",\"name\":\"j\",\"uid\":\"" : "",
              owner ? owner : "", owner ? "\",\"controller\":true}]" : "");
     cJSON *j = cJSON_Parse(js);
     struct kobj *o = kobj_from_json(j, "x/y");
@@ -110,6 +110,7 @@ TEST(cache_put_get_replace_owner_index_and_relist_diff)
     T_EQ_STR(a->key, "ns/a");
     T_EQ_INT(a->generation, 3);
     T_EQ_INT(a->finalizers, 3);
+    T_EQ_STR(a->owner_ref, "OMJob/j");
     T_ASSERT(a->deletion_ms > 0);
     a->payload = strdup("payload");
     T_ASSERT(cache_put(c, a) == NULL);

@@ -1,0 +1,100 @@
+#include "ctl/ctl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct informer *
+nswatch_for(const struct nswatch *w, const char *ns)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (!*w->ns[i] || !strcmp(w->ns[i], ns))
+            return w->inf[i];
+    return NULL;
+}
+
+struct kobj *
+nswatch_get(const struct nswatch *w, const char *ns, const char *name)
+{
+    struct informer *inf = nswatch_for(w, ns);
+    if (!inf)
+        return NULL;
+    char key[400];
+    if (snprintf(key, sizeof key, "%s/%s", ns, name) >= (int)sizeof key)
+        return NULL;
+    return cache_get(informer_cache(inf), key);
+}
+
+bool
+nswatch_synced(const struct nswatch *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (!informer_synced(w->inf[i]))
+            return false;
+    return true;
+}
+
+void
+nswatch_foreach(const struct nswatch *w, void (*fn)(void *arg, struct kobj *o), void *arg)
+{
+    for (size_t i = 0; i < w->n; i++)
+        cache_foreach(informer_cache(w->inf[i]), fn, arg);
+}
+
+void
+nswatch_free(struct nswatch *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        informer_free(w->inf[i]);
+        free(w->ns[i]);
+    }
+    w->n = 0;
+}
+
+static int
+add_one(struct nswatch *w, struct loop *l, struct kube_client *c, const char *ns,
+        const char *api_prefix, const char *plural, const char *selector,
+        const struct informer_kind *kind, long timeout_s, informer_fn fn, void *arg)
+{
+    if (w->n == CTL_MAX_NAMESPACES)
+        return -1;
+    char path[512];
+    if (*ns)
+        snprintf(path, sizeof path, "%s/namespaces/%s/%s", api_prefix, ns, plural);
+    else
+        snprintf(path, sizeof path, "%s/%s", api_prefix, plural);
+    w->ns[w->n] = strdup(ns);
+    w->inf[w->n] = informer_new(l, c, path, selector, kind, timeout_s, fn, arg);
+    if (!w->ns[w->n] || !w->inf[w->n]) {
+        free(w->ns[w->n]);
+        informer_free(w->inf[w->n]);
+        return -1;
+    }
+    w->n++;
+    return 0;
+}
+
+int
+nswatch_init(struct nswatch *w, struct loop *l, struct kube_client *c, const char *namespaces,
+             const char *api_prefix, const char *plural, const char *selector,
+             const struct informer_kind *kind, long timeout_s, informer_fn fn, void *arg)
+{
+    w->n = 0;
+    if (!namespaces || !*namespaces)
+        return add_one(w, l, c, "", api_prefix, plural, selector, kind, timeout_s, fn, arg);
+    char *copy = strdup(namespaces), *save = NULL;
+    if (!copy)
+        return -1;
+    int rc = 0;
+    for (char *ns = strtok_r(copy, ", ", &save); ns && !rc; ns = strtok_r(NULL, ", ", &save))
+        rc = add_one(w, l, c, ns, api_prefix, plural, selector, kind, timeout_s, fn, arg);
+    free(copy);
+    return rc;
+}
+
+void
+nswatch_start(struct nswatch *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        informer_start(w->inf[i]);
+}

@@ -1,0 +1,51 @@
+/* What every controller shares: the loop, the API client, events, the shared informers
+ * (pods the operator manages, nodes), leadership, and the clock. */
+#ifndef OMJ_CTL_CTL_H
+#define OMJ_CTL_CTL_H
+
+#include "kube/cache.h"
+#include "kube/watch.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct kube_client;
+struct event_recorder;
+struct config;
+
+#define CTL_MAX_NAMESPACES 32
+
+/* One resource watched in every namespace of WATCH_NAMESPACES (or once for all). */
+struct nswatch {
+    size_t n;
+    char *ns[CTL_MAX_NAMESPACES]; /* "" = all namespaces */
+    struct informer *inf[CTL_MAX_NAMESPACES];
+};
+
+/* The informer whose cache holds namespace ns, or NULL when ns is not watched. */
+struct informer *nswatch_for(const struct nswatch *w, const char *ns);
+struct kobj *nswatch_get(const struct nswatch *w, const char *ns, const char *name);
+bool nswatch_synced(const struct nswatch *w);
+void nswatch_foreach(const struct nswatch *w, void (*fn)(void *arg, struct kobj *o), void *arg);
+void nswatch_free(struct nswatch *w);
+/* Creates one informer per namespace for "<api_prefix>/[namespaces/<ns>/]<plural>". */
+int nswatch_init(struct nswatch *w, struct loop *l, struct kube_client *c, const char *namespaces,
+                 const char *api_prefix, const char *plural, const char *selector,
+                 const struct informer_kind *kind, long watch_timeout_s, informer_fn fn,
+                 void *arg);
+void nswatch_start(struct nswatch *w);
+
+struct ctl {
+    struct loop *loop;
+    struct kube_client *client;
+    struct event_recorder *events;
+    const struct config *cfg;
+    struct nswatch pods;      /* pods labelled app.kubernetes.io/managed-by=omjob-operator */
+    struct informer *nodes;   /* cluster-scoped */
+    bool (*may_write)(void *arg); /* leader (or no election) and not shutting down */
+    void *may_write_arg;
+};
+
+#endif

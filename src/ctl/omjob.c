@@ -1,0 +1,1047 @@
+#include "ctl/omjob.h"
+
+#include "config.h"
+#include "ctl/ctl.h"
+#include "ctl/engine.h"
+#include "ctl/naming.h"
+#include "ctl/pods.h"
+#include "http/metrics.h"
+#include "kube/client.h"
+#include "kube/event.h"
+#include "kube/queue.h"
+#include "loop.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/strset.h"
+#include "util/timeutil.h"
+
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_PREFIX "/apis/" OMJOB_GROUP "/v1"
+#define MAX_EXIT_ATTEMPTS 11          /* exitHandlerRetries is at most 10 */
+#define DELETE_BOUND_DEFAULT_S 600    /* how long a deletion waits for the exit handler */
+#define EXIT_CODE_UNKNOWN INT_MIN
+
+/* --- the cached OMJob ---------------------------------------------------------------- */
+
+struct omjob_obj {
+    char *doc; /* metadata + spec as compact JSON while not final (pods are built from it) */
+    char phase[24];
+    char main_pod[64], exit_pod[64];
+    bool started;      /* status.startTime: the main pod's creation was confirmed */
+    int64_t start_ms, completion_ms;
+    bool main_recorded; /* status.mainPodReason set: the main outcome is on record */
+    int main_exit;
+    char main_reason[40];
+    char main_message[256];
+    int exit_attempts; /* status.exitHandlerAttempts: exit pods created */
+    bool exit_recorded;
+    int exit_exit;
+    int64_t observed_gen;
+    int64_t ttl_s, main_deadline_s, exit_deadline_s;
+    int exit_retries;
+    bool skip_exit_on_delete;
+};
+
+static const char *
+jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int64_t
+jint(const cJSON *o, const char *k, int64_t dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+}
+
+static int64_t
+jtime(const cJSON *o, const char *k)
+{
+    int64_t ms;
+    const char *s = jstr(o, k);
+    return s && !time_parse_rfc3339(s, &ms) ? ms : 0;
+}
+
+static void
+copy_str(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+static bool
+phase_final(const char *phase)
+{
+    return !strcmp(phase, "Succeeded") || !strcmp(phase, "Failed");
+}
+
+/* Metadata and spec, the part pods are built from. */
+static char *
+omjob_doc(const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    cJSON *d = cJSON_CreateObject(), *m = cJSON_AddObjectToObject(d, "metadata");
+    static const char *const keep[] = {"name", "namespace", "uid", "labels", "annotations"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, keep[i]);
+        if (v)
+            cJSON_AddItemToObject(m, keep[i], cJSON_Duplicate(v, 1));
+    }
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    cJSON_AddItemToObject(d, "spec", spec ? cJSON_Duplicate(spec, 1) : cJSON_CreateObject());
+    char *s = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return s;
+}
+
+static void *
+omjob_trim(const cJSON *obj)
+{
+    struct omjob_obj *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    copy_str(j->phase, sizeof j->phase, jstr(st, "phase"));
+    copy_str(j->main_pod, sizeof j->main_pod, jstr(st, "mainPodName"));
+    copy_str(j->exit_pod, sizeof j->exit_pod, jstr(st, "exitHandlerPodName"));
+    j->start_ms = jtime(st, "startTime");
+    j->started = j->start_ms != 0;
+    j->completion_ms = jtime(st, "completionTime");
+    j->main_recorded = jstr(st, "mainPodReason") != NULL;
+    copy_str(j->main_reason, sizeof j->main_reason, jstr(st, "mainPodReason"));
+    copy_str(j->main_message, sizeof j->main_message, jstr(st, "mainPodMessage"));
+    j->main_exit = (int)jint(st, "mainPodExitCode", EXIT_CODE_UNKNOWN);
+    j->exit_attempts = (int)jint(st, "exitHandlerAttempts", 0);
+    j->exit_exit = (int)jint(st, "exitHandlerExitCode", EXIT_CODE_UNKNOWN);
+    j->exit_recorded = phase_final(j->phase);
+    j->observed_gen = jint(st, "observedGeneration", 0);
+    j->ttl_s = jint(spec, "ttlSecondsAfterFinished", -1);
+    j->main_deadline_s = jint(spec, "activeDeadlineSeconds",
+                              jint(cJSON_GetObjectItemCaseSensitive(spec, "mainPodSpec"),
+                                   "activeDeadlineSeconds", -1));
+    j->exit_deadline_s =
+        jint(cJSON_GetObjectItemCaseSensitive(spec, "exitHandlerSpec"), "activeDeadlineSeconds", -1);
+    int64_t retries = jint(spec, "exitHandlerRetries", 0);
+    j->exit_retries = retries < 0 ? 0 : retries > MAX_EXIT_ATTEMPTS - 1 ? MAX_EXIT_ATTEMPTS - 1
+                                                                       : (int)retries;
+    const char *skip = jstr(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+                            OMJOB_SKIP_EXIT_ANNOTATION);
+    j->skip_exit_on_delete = skip && !strcmp(skip, "true");
+    if (!phase_final(j->phase))
+        j->doc = omjob_doc(obj);
+    return j;
+}
+
+static void
+omjob_free_payload(void *p)
+{
+    struct omjob_obj *j = p;
+    if (j)
+        free(j->doc);
+    free(j);
+}
+
+/* --- the controller ------------------------------------------------------------------- */
+
+struct op_ctx;
+
+struct omjob_ctl {
+    struct ctl *ctl;
+    struct nswatch omjobs;
+    struct workqueue *queue;
+    struct strset *inflight; /* keys with a write in flight: one write at a time per OMJob */
+    struct strset *gone;     /* pod keys confirmed absent by a GET (404) */
+    struct op_ctx *ops;      /* requests in flight */
+    struct metric *m_reconciles, *m_pods, *m_transitions, *m_active, *m_duration;
+};
+
+struct step_view {
+    char name[64];
+    struct kobj *pod;
+    struct pod_outcome out;
+    enum step_state state;
+};
+
+struct view {
+    struct kobj *o;
+    struct omjob_obj *j;
+    bool deleting;
+    struct step_view main;
+    struct step_view exit; /* the current exit attempt */
+    int exit_index;        /* its index: 0 = <name>-exit */
+    int exits_created;     /* attempts known to exist: max(status, pods found) */
+    struct step steps[2];
+    enum workflow_phase phase;
+};
+
+struct op_ctx { /* what a write's completion needs */
+    struct omjob_ctl *c;
+    struct op_ctx *prev, *next; /* in flight, cancelled on free */
+    uint64_t id;
+    char key[320];
+    char ns[64];
+    char pod[64];
+    int kind;
+};
+
+enum { OP_CREATE_MAIN, OP_CREATE_EXIT, OP_DELETE_POD, OP_STATUS, OP_FINALIZER, OP_DELETE_OMJOB,
+       OP_CONFIRM_GONE };
+
+static const char *const op_names[] = {"create_main", "create_exit", "delete_pod", "status",
+                                       "finalizer", "delete_omjob", "confirm_gone"};
+
+static void
+exit_pod_name(char out[static 64], const char *omjob, int index)
+{
+    char suffix[16];
+    if (index == 0)
+        snprintf(suffix, sizeof suffix, "exit");
+    else
+        snprintf(suffix, sizeof suffix, "exit-%d", index);
+    naming_child(out, omjob, suffix);
+}
+
+static struct node_state *
+node_of(struct omjob_ctl *c, const struct pod_state *ps)
+{
+    if (!ps || !ps->node_name || !c->ctl->nodes)
+        return NULL;
+    struct kobj *n = cache_get(informer_cache(c->ctl->nodes), ps->node_name);
+    return n ? n->payload : NULL;
+}
+
+static int64_t
+main_start_deadline(const struct omjob_obj *j)
+{
+    return j->main_deadline_s > 0 && j->start_ms ? j->start_ms + j->main_deadline_s * 1000 : 0;
+}
+
+static int64_t
+exit_start_deadline(const struct kobj *pod, const struct omjob_obj *j)
+{
+    const struct pod_state *ps = pod ? pod->payload : NULL;
+    return j->exit_deadline_s > 0 && ps && ps->start_time_ms
+               ? ps->start_time_ms + j->exit_deadline_s * 1000
+               : 0;
+}
+
+static bool
+confirmed_gone(struct omjob_ctl *c, const char *ns, const char *pod)
+{
+    char key[200];
+    snprintf(key, sizeof key, "%s/%s", ns, pod);
+    return strset_has(c->gone, key);
+}
+
+static enum step_state
+state_of(const struct pod_outcome *out)
+{
+    switch (out->kind) {
+    case POD_PENDING:
+    case POD_RUNNING: return STEP_RUNNING;
+    case POD_SUCCEEDED: return STEP_SUCCEEDED;
+    default: return STEP_FAILED;
+    }
+}
+
+/* Derives the main step. Absent pods are LOST only once a GET confirmed it (a relist that
+ * raced with our create must not invent a lost pod). Returns false if a GET is needed. */
+static bool
+view_main(struct omjob_ctl *c, struct view *v)
+{
+    struct omjob_obj *j = v->j;
+    struct step_view *m = &v->main;
+    naming_child(m->name, v->o->name, "main");
+    m->pod = nswatch_get(&c->ctl->pods, v->o->ns, m->name);
+    int64_t now = time_now_ms();
+    if (j->main_recorded) {
+        m->out.kind = j->main_exit == 0 && !strcmp(j->main_reason, "Completed") ? POD_SUCCEEDED
+                                                                                : POD_FAILED;
+        m->out.exit_code = j->main_exit == EXIT_CODE_UNKNOWN ? -1 : j->main_exit;
+        m->out.reason = j->main_reason;
+        copy_str(m->out.message, sizeof m->out.message, j->main_message);
+    } else if (m->pod) {
+        const struct pod_state *ps = m->pod->payload;
+        m->out = pod_classify(m->pod, ps, node_of(c, ps), now,
+                              c->ctl->cfg->node_lost_grace_s * 1000, main_start_deadline(j));
+    } else if (j->started) {
+        if (!confirmed_gone(c, v->o->ns, m->name))
+            return false;
+        m->out = pod_classify(NULL, NULL, NULL, now, 0, 0);
+    } else {
+        m->state = STEP_WAITING;
+        return true;
+    }
+    m->state = state_of(&m->out);
+    return true;
+}
+
+static bool
+view_exit(struct omjob_ctl *c, struct view *v)
+{
+    struct omjob_obj *j = v->j;
+    struct step_view *e = &v->exit;
+    /* Adopt exit pods created after the last status write (a crash between the two). */
+    int created = j->exit_attempts;
+    char name[64];
+    for (; created < MAX_EXIT_ATTEMPTS; created++) {
+        exit_pod_name(name, v->o->name, created);
+        if (!nswatch_get(&c->ctl->pods, v->o->ns, name))
+            break;
+    }
+    v->exits_created = created;
+    v->exit_index = created ? created - 1 : 0;
+    exit_pod_name(e->name, v->o->name, v->exit_index);
+    e->pod = nswatch_get(&c->ctl->pods, v->o->ns, e->name);
+    if (j->exit_recorded) {
+        e->out.kind = j->exit_exit == 0 ? POD_SUCCEEDED : POD_FAILED;
+        e->out.exit_code = j->exit_exit == EXIT_CODE_UNKNOWN ? -1 : j->exit_exit;
+        e->out.reason = "";
+        e->state = e->out.kind == POD_SUCCEEDED ? STEP_SUCCEEDED : STEP_FAILED;
+        return true;
+    }
+    if (!created) {
+        e->state = STEP_WAITING;
+        return true;
+    }
+    int64_t now = time_now_ms();
+    if (e->pod) {
+        const struct pod_state *ps = e->pod->payload;
+        e->out = pod_classify(e->pod, ps, node_of(c, ps), now,
+                              c->ctl->cfg->node_lost_grace_s * 1000, exit_start_deadline(e->pod, j));
+    } else {
+        if (!confirmed_gone(c, v->o->ns, e->name))
+            return false;
+        e->out = pod_classify(NULL, NULL, NULL, now, 0, 0);
+    }
+    e->state = state_of(&e->out);
+    if (e->state == STEP_FAILED && created <= j->exit_retries)
+        e->state = STEP_RETRYING;
+    return true;
+}
+
+/* --- writes ------------------------------------------------------------------------- */
+
+static void op_done(void *arg, const struct kube_response *r);
+
+/* Starts a write for the OMJob `key` and marks it in flight; the completion requeues it.
+ * Takes ownership of body. */
+static int
+submit_op(struct omjob_ctl *c, const char *key, const char *ns, int kind, const char *pod,
+          const char *method, const char *path, const char *ctype, char *body)
+{
+    struct op_ctx *op = calloc(1, sizeof *op);
+    if (!op) {
+        free(body);
+        return -1;
+    }
+    op->c = c;
+    op->kind = kind;
+    copy_str(op->key, sizeof op->key, key);
+    copy_str(op->ns, sizeof op->ns, ns);
+    copy_str(op->pod, sizeof op->pod, pod);
+    struct kube_req_spec spec = {.method = method, .path = path, .content_type = ctype,
+                                 .body = body, .body_len = body ? strlen(body) : 0,
+                                 .flags = KUBE_RETRY, .done = op_done, .arg = op};
+    op->id = kube_submit(c->ctl->client, &spec);
+    free(body);
+    if (!op->id) {
+        free(op);
+        return -1;
+    }
+    op->next = c->ops;
+    if (c->ops)
+        c->ops->prev = op;
+    c->ops = op;
+    strset_add(c->inflight, key);
+    return 0;
+}
+
+static int
+submit(struct omjob_ctl *c, const struct view *v, int kind, const char *pod, const char *method,
+       const char *path, const char *ctype, char *body)
+{
+    return submit_op(c, v->o->key, v->o->ns, kind, pod, method, path, ctype, body);
+}
+
+static void
+op_unlink(struct omjob_ctl *c, struct op_ctx *op)
+{
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        c->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+}
+
+static void
+pod_path(char *out, size_t n, const char *ns, const char *pod)
+{
+    snprintf(out, n, "/api/v1/namespaces/%s/pods%s%s", ns, pod ? "/" : "", pod ? pod : "");
+}
+
+static void
+omjob_path(char *out, size_t n, const char *ns, const char *name, const char *sub)
+{
+    snprintf(out, n, API_PREFIX "/namespaces/%s/omjobs/%s%s", ns, name, sub);
+}
+
+static struct event_ref
+ref_of(const struct kobj *o)
+{
+    struct event_ref r = {"pipelines.openmetadata.org/v1", "OMJob", o->ns, o->name, o->uid, o->rv};
+    return r;
+}
+
+static void
+warn_invalid(struct omjob_ctl *c, const struct kobj *o, const char *msg)
+{
+    struct event_ref r = ref_of(o);
+    event_record(c->ctl->events, &r, "Warning", "InvalidSpec", "%s", msg);
+    log_warn("invalid OMJob", "omjob.name", o->name, "namespace", o->ns, "error", msg);
+}
+
+static int
+create_pod(struct omjob_ctl *c, const struct view *v, bool main, char *err, size_t errlen)
+{
+    cJSON *doc = cJSON_Parse(v->j->doc ? v->j->doc : "{}");
+    struct exit_env env = {0};
+    char status_buf[16];
+    if (!main) {
+        bool ok = v->main.state == STEP_SUCCEEDED && !v->deleting;
+        snprintf(status_buf, sizeof status_buf, "%s", ok ? "success" : "failed");
+        env.pipeline_status = status_buf;
+        env.main_pod = v->main.name;
+        env.main_reason = v->main.out.reason ? v->main.out.reason : "";
+        env.main_exit_code = v->main.out.exit_code;
+    }
+    const char *name = main ? v->main.name : NULL;
+    char exit_name[64];
+    int index = v->exits_created;
+    if (!main) {
+        exit_pod_name(exit_name, v->o->name, index);
+        name = exit_name;
+    }
+    cJSON *pod = doc ? pod_build(doc, main ? "main" : "exit-handler", name, main ? NULL : &env,
+                                 err, errlen)
+                     : NULL;
+    cJSON_Delete(doc);
+    if (!pod) {
+        if (!doc)
+            snprintf(err, errlen, "the cached OMJob could not be read");
+        return -2; /* invalid spec: not retryable */
+    }
+    char *body = cJSON_PrintUnformatted(pod);
+    cJSON_Delete(pod);
+    char path[256];
+    pod_path(path, sizeof path, v->o->ns, NULL);
+    return submit(c, v, main ? OP_CREATE_MAIN : OP_CREATE_EXIT, name, "POST", path,
+                  "application/json", body);
+}
+
+static int
+delete_pod(struct omjob_ctl *c, const struct view *v, const char *pod)
+{
+    char path[256];
+    pod_path(path, sizeof path, v->o->ns, pod);
+    return submit(c, v, OP_DELETE_POD, pod, "DELETE", path, NULL, NULL);
+}
+
+static int
+confirm_gone(struct omjob_ctl *c, const struct view *v, const char *pod)
+{
+    char path[256];
+    pod_path(path, sizeof path, v->o->ns, pod);
+    return submit(c, v, OP_CONFIRM_GONE, pod, "GET", path, NULL, NULL);
+}
+
+static int
+set_finalizer(struct omjob_ctl *c, const struct view *v, bool add)
+{
+    char path[256], *body;
+    omjob_path(path, sizeof path, v->o->ns, v->o->name, "");
+    cJSON *ops = cJSON_CreateArray(), *t = cJSON_CreateObject();
+    /* test the resourceVersion: the finalizer list we patch is the one we saw */
+    cJSON_AddStringToObject(t, "op", "test");
+    cJSON_AddStringToObject(t, "path", "/metadata/resourceVersion");
+    cJSON_AddStringToObject(t, "value", v->o->rv);
+    cJSON_AddItemToArray(ops, t);
+    cJSON *p = cJSON_CreateObject();
+    if (add) {
+        cJSON_AddStringToObject(p, "op", "add");
+        if (v->o->finalizers & 1) {
+            cJSON_AddStringToObject(p, "path", "/metadata/finalizers/-");
+            cJSON_AddStringToObject(p, "value", OMJOB_FINALIZER);
+        } else {
+            const char *one[] = {OMJOB_FINALIZER};
+            cJSON_AddStringToObject(p, "path", "/metadata/finalizers");
+            cJSON_AddItemToObject(p, "value", cJSON_CreateStringArray(one, 1));
+        }
+        cJSON_AddItemToArray(ops, p);
+        body = cJSON_PrintUnformatted(ops);
+        cJSON_Delete(ops);
+        return submit(c, v, OP_FINALIZER, "", "PATCH", path, "application/json-patch+json", body);
+    }
+    cJSON_Delete(p);
+    cJSON_Delete(ops);
+    /* Removal: we do not cache the other finalizers, so read-modify-write through a GET
+     * would be needed; a merge patch of the list is not safe. Use the JSON patch "remove"
+     * by index after reading the object. */
+    omjob_path(path, sizeof path, v->o->ns, v->o->name, "");
+    return submit(c, v, OP_FINALIZER, "remove", "GET", path, NULL, NULL);
+}
+
+/* --- desired status ------------------------------------------------------------------ */
+
+static const char *
+phase_name(const struct view *v)
+{
+    if (v->phase == PHASE_RUNNING && v->main.pod) {
+        const struct pod_state *ps = v->main.pod->payload;
+        if (ps && strcmp(ps->phase, "Running") && v->main.state == STEP_RUNNING)
+            return "Pending";
+    }
+    if (v->phase == PHASE_PENDING && v->j->started)
+        return "Pending";
+    return engine_phase_name(v->phase);
+}
+
+static void
+add_condition(cJSON *conds, const char *type, bool status, const char *reason, const char *msg,
+              const char *now, int64_t gen)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "type", type);
+    cJSON_AddStringToObject(c, "status", status ? "True" : "False");
+    cJSON_AddStringToObject(c, "reason", reason && *reason ? reason : "Unknown");
+    cJSON_AddStringToObject(c, "message", msg);
+    cJSON_AddStringToObject(c, "lastTransitionTime", now);
+    cJSON_AddNumberToObject(c, "observedGeneration", (double)gen);
+    cJSON_AddItemToArray(conds, c);
+}
+
+static void
+describe(const struct view *v, char *msg, size_t n)
+{
+    const char *mr = v->main.out.reason ? v->main.out.reason : "";
+    switch (v->phase) {
+    case PHASE_SUCCEEDED:
+        snprintf(msg, n, "main pod and exit handler succeeded");
+        break;
+    case PHASE_FAILED:
+        if (v->main.state != STEP_SUCCEEDED)
+            snprintf(msg, n, "main pod failed (%s%s%s), exit handler %s", mr,
+                     v->main.out.message[0] ? ": " : "", v->main.out.message,
+                     v->exit.state == STEP_SUCCEEDED ? "succeeded" : "failed");
+        else
+            snprintf(msg, n, "main pod succeeded, exit handler failed (%s)",
+                     v->exit.out.reason ? v->exit.out.reason : "");
+        break;
+    case PHASE_EXIT_RUNNING:
+        snprintf(msg, n, "main pod finished (%s), exit handler running", mr);
+        break;
+    default:
+        snprintf(msg, n, "%s", v->deleting ? "OMJob deleted: stopping the main pod" : "");
+    }
+}
+
+/* Returns the status patch body, or NULL when the recorded status already says it all. */
+static char *
+status_patch(const struct view *v)
+{
+    const struct omjob_obj *j = v->j;
+    const char *phase = phase_name(v);
+    bool main_final = v->main.state == STEP_SUCCEEDED || v->main.state == STEP_FAILED;
+    bool final = v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED;
+    bool started = j->started || v->main.pod || main_final;
+    if (!strcmp(phase, j->phase) && j->started == started && j->main_recorded == main_final &&
+        j->exit_attempts == v->exits_created && j->observed_gen == v->o->generation &&
+        (!v->exits_created || !strcmp(j->exit_pod, v->exit.name)))
+        return NULL;
+    char now[TIME_RFC3339_MAX], msg[512];
+    time_fmt_rfc3339(now, time_now_ms(), 0);
+    cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
+    cJSON_AddStringToObject(st, "phase", phase);
+    cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
+    if (started) {
+        char t[TIME_RFC3339_MAX];
+        time_fmt_rfc3339(t, j->start_ms ? j->start_ms : time_now_ms(), 0);
+        cJSON_AddStringToObject(st, "mainPodName", v->main.name);
+        cJSON_AddStringToObject(st, "startTime", t);
+    }
+    if (main_final) {
+        if (v->main.out.exit_code >= 0)
+            cJSON_AddNumberToObject(st, "mainPodExitCode", v->main.out.exit_code);
+        cJSON_AddStringToObject(st, "mainPodReason", v->main.out.reason ? v->main.out.reason : "");
+        cJSON_AddStringToObject(st, "mainPodMessage", v->main.out.message);
+    }
+    if (v->exits_created) {
+        cJSON_AddStringToObject(st, "exitHandlerPodName", v->exit.name);
+        cJSON_AddNumberToObject(st, "exitHandlerAttempts", v->exits_created);
+    }
+    if (final && v->exit.out.exit_code >= 0)
+        cJSON_AddNumberToObject(st, "exitHandlerExitCode", v->exit.out.exit_code);
+    if (final)
+        cJSON_AddStringToObject(st, "completionTime", now);
+    describe(v, msg, sizeof msg);
+    cJSON_AddStringToObject(st, "message", msg);
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    add_condition(conds, "MainCompleted", main_final,
+                  main_final ? v->main.out.reason : (started ? "Running" : "Pending"),
+                  main_final ? msg : "", now, v->o->generation);
+    add_condition(conds, "ExitHandlerCompleted", final,
+                  final ? (v->exit.state == STEP_SUCCEEDED ? "Succeeded" : "Failed")
+                        : (v->exits_created ? "Running" : "Pending"),
+                  "", now, v->o->generation);
+    add_condition(conds, "Ready", v->phase == PHASE_SUCCEEDED, phase, msg, now, v->o->generation);
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* --- reconcile ----------------------------------------------------------------------- */
+
+static void
+requeue_at(struct omjob_ctl *c, const char *key, int64_t at_ms)
+{
+    if (at_ms <= 0)
+        return;
+    int64_t d = at_ms - time_now_ms();
+    workqueue_add_after(c->queue, key, d > 0 ? d + 50 : 50);
+}
+
+/* Timers that must wake the OMJob even if nothing changes in the cluster. */
+static void
+schedule_wakeups(struct omjob_ctl *c, const struct view *v)
+{
+    const struct omjob_obj *j = v->j;
+    if (v->main.state == STEP_RUNNING) {
+        requeue_at(c, v->o->key, main_start_deadline(j));
+        const struct pod_state *ps = v->main.pod ? v->main.pod->payload : NULL;
+        const struct node_state *ns = node_of(c, ps);
+        if (ns && ns->ready != 1)
+            requeue_at(c, v->o->key, ns->ready_since_ms + c->ctl->cfg->node_lost_grace_s * 1000);
+    }
+    if (v->exit.state == STEP_RUNNING)
+        requeue_at(c, v->o->key, exit_start_deadline(v->exit.pod, j));
+    if (v->deleting)
+        requeue_at(c, v->o->key, v->o->deletion_ms + (j->exit_deadline_s > 0 ? j->exit_deadline_s
+                                                                             : DELETE_BOUND_DEFAULT_S) *
+                                                         1000);
+}
+
+static void
+fail_invalid(struct omjob_ctl *c, struct view *v, const char *err)
+{
+    warn_invalid(c, v->o, err);
+    char now[TIME_RFC3339_MAX], path[256];
+    time_fmt_rfc3339(now, time_now_ms(), 0);
+    cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
+    cJSON_AddStringToObject(st, "phase", "Failed");
+    cJSON_AddStringToObject(st, "message", err);
+    cJSON_AddStringToObject(st, "completionTime", now);
+    cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    add_condition(conds, "Ready", false, "InvalidSpec", err, now, v->o->generation);
+    char *body = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    omjob_path(path, sizeof path, v->o->ns, v->o->name, "/status");
+    submit(c, v, OP_STATUS, "", "PATCH", path, "application/merge-patch+json", body);
+}
+
+/* One write at most; returns true if one was started. */
+static bool
+act(struct omjob_ctl *c, struct view *v)
+{
+    struct omjob_obj *j = v->j;
+    char err[512];
+    bool final = phase_final(j->phase);
+    bool ours = v->o->finalizers & 2;
+
+    if (v->deleting) {
+        bool bound_passed =
+            time_now_ms() > v->o->deletion_ms + (j->exit_deadline_s > 0 ? j->exit_deadline_s
+                                                                        : DELETE_BOUND_DEFAULT_S) *
+                                                    1000;
+        bool nothing_began = v->main.state == STEP_WAITING;
+        if (ours && (final || nothing_began || j->skip_exit_on_delete || bound_passed)) {
+            if (bound_passed && !final) {
+                struct event_ref r = ref_of(v->o);
+                event_record(c->ctl->events, &r, "Warning", "ExitHandlerTimedOut",
+                             "the exit handler did not finish in time; releasing the deletion");
+            }
+            return set_finalizer(c, v, false) == 0;
+        }
+        if (!ours)
+            return false;
+        if (v->main.state == STEP_RUNNING && v->main.pod && !v->main.pod->deletion_ms)
+            return delete_pod(c, v, v->main.name) == 0;
+    } else if (!final && !ours) {
+        return set_finalizer(c, v, true) == 0;
+    }
+
+    if (!final) {
+        size_t start[2];
+        size_t n = engine_ready(v->steps, 2, 0, start);
+        for (size_t i = 0; i < n; i++) {
+            bool main = start[i] == 0;
+            if (main && v->deleting)
+                continue; /* a deleted OMJob starts no main pod */
+            int rc = create_pod(c, v, main, err, sizeof err);
+            if (rc == -2) {
+                fail_invalid(c, v, err);
+                return true;
+            }
+            return rc == 0;
+        }
+    }
+    char *body = final ? NULL : status_patch(v);
+    if (body) {
+        char path[256];
+        omjob_path(path, sizeof path, v->o->ns, v->o->name, "/status");
+        return submit(c, v, OP_STATUS, "", "PATCH", path, "application/merge-patch+json", body) == 0;
+    }
+    /* A stuck or lost main pod that still exists is stopped — only once its outcome is on
+     * record, since our own deletion would otherwise turn it into "Deleted". */
+    if (j->main_recorded && v->main.pod && !v->main.pod->deletion_ms &&
+        (!strcmp(j->main_reason, "StartFailed") || !strcmp(j->main_reason, "NodeLost")))
+        return delete_pod(c, v, v->main.name) == 0;
+    if (final && ours)
+        return set_finalizer(c, v, false) == 0;
+    if (final && j->ttl_s >= 0 && j->completion_ms && !v->deleting) {
+        int64_t at = j->completion_ms + j->ttl_s * 1000;
+        if (time_now_ms() >= at) {
+            char path[256];
+            omjob_path(path, sizeof path, v->o->ns, v->o->name, "");
+            return submit(c, v, OP_DELETE_OMJOB, "", "DELETE", path, "application/json",
+                          strdup("{\"propagationPolicy\":\"Background\"}")) == 0;
+        }
+        requeue_at(c, v->o->key, at);
+    }
+    return false;
+}
+
+static struct kobj *
+find_omjob(struct omjob_ctl *c, const char *key)
+{
+    char ns[64];
+    const char *slash = strchr(key, '/');
+    if (!slash || (size_t)(slash - key) >= sizeof ns)
+        return NULL;
+    memcpy(ns, key, (size_t)(slash - key));
+    ns[slash - key] = '\0';
+    return nswatch_get(&c->omjobs, ns, slash + 1);
+}
+
+static void
+reconcile(void *arg, const char *key)
+{
+    struct omjob_ctl *c = arg;
+    if (c->ctl->may_write && !c->ctl->may_write(c->ctl->may_write_arg))
+        return;
+    if (strset_has(c->inflight, key))
+        return; /* the write's completion requeues it */
+    struct kobj *o = find_omjob(c, key);
+    if (!o || !o->payload)
+        return;
+    struct view v = {.o = o, .j = o->payload, .deleting = o->deletion_ms != 0};
+    if (phase_final(v.j->phase) && !(o->finalizers & 2) && v.j->ttl_s < 0)
+        return; /* done, nothing left to do */
+    if (!view_main(c, &v)) {
+        confirm_gone(c, &v, v.main.name);
+        return;
+    }
+    if (!view_exit(c, &v)) {
+        confirm_gone(c, &v, v.exit.name);
+        return;
+    }
+    v.steps[0] = (struct step){.name = "main", .state = v.main.state};
+    v.steps[1] = (struct step){.name = "exit", .exit_step = true, .state = v.exit.state};
+    v.phase = engine_phase(v.steps, 2);
+    schedule_wakeups(c, &v);
+    bool wrote = act(c, &v);
+    metrics_add(c->m_reconciles, 1, wrote ? "write" : "noop");
+}
+
+/* --- completions ---------------------------------------------------------------------- */
+
+static void
+record_pod_created(struct omjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+{
+    bool main = op->kind == OP_CREATE_MAIN;
+    struct informer *inf = nswatch_for(&c->ctl->pods, op->ns);
+    if (r->status == 201) {
+        cJSON *pod = cJSON_ParseWithLength(r->body, r->body_len);
+        if (pod && inf)
+            informer_apply(inf, pod); /* write-through: the next reconcile sees it */
+        cJSON_Delete(pod);
+        metrics_add(c->m_pods, 1, main ? "main" : "exit_handler");
+        struct kobj *o = find_omjob(c, op->key);
+        if (o) {
+            struct event_ref ref = ref_of(o);
+            event_record(c->ctl->events, &ref, "Normal",
+                         main ? "MainPodCreated" : "ExitHandlerCreated", "created pod %s", op->pod);
+        }
+        log_info(main ? "main pod created" : "exit handler created", "omjob", op->key, "pod",
+                 op->pod);
+    }
+    char key[200];
+    snprintf(key, sizeof key, "%s/%s", op->ns, op->pod);
+    strset_del(c->gone, key);
+}
+
+static void
+report_api_error(struct omjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+{
+    char code[16];
+    snprintf(code, sizeof code, "%ld", r->status);
+    log_warn("API request failed", "omjob", op->key, "op", op_names[op->kind], "status", code,
+             "error", r->error ? r->error : "");
+    struct kobj *o = find_omjob(c, op->key);
+    if (o && r->status >= 400 && r->status != 409 && r->status != 404) {
+        struct event_ref ref = ref_of(o);
+        event_record(c->ctl->events, &ref, "Warning", "ApiError", "%s failed with HTTP %ld",
+                     op_names[op->kind], r->status);
+    }
+}
+
+/* A finalizer removal reads the object first, then removes ours by index with a test. */
+static void
+remove_finalizer_by_index(struct omjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+{
+    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *fins = cJSON_GetObjectItemCaseSensitive(meta, "finalizers"), *f;
+    const char *rv = jstr(meta, "resourceVersion"), *name = jstr(meta, "name");
+    int idx = -1, i = 0;
+    cJSON_ArrayForEach(f, fins)
+    {
+        if (cJSON_IsString(f) && !strcmp(f->valuestring, OMJOB_FINALIZER))
+            idx = i;
+        i++;
+    }
+    if (idx >= 0 && rv && name) {
+        char ops[512], path[256];
+        snprintf(ops, sizeof ops,
+                 "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"%s\"},"
+                 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
+                 rv, idx);
+        omjob_path(path, sizeof path, op->ns, name, "");
+        char *body = strdup(ops);
+        if (body && submit_op(c, op->key, op->ns, OP_FINALIZER, "", "PATCH", path,
+                              "application/json-patch+json", body) == 0) {
+            cJSON_Delete(obj);
+            return;
+        }
+    }
+    cJSON_Delete(obj);
+    workqueue_add(c->queue, op->key);
+}
+
+static void
+op_done(void *arg, const struct kube_response *r)
+{
+    struct op_ctx *op = arg;
+    struct omjob_ctl *c = op->c;
+    op_unlink(c, op);
+    strset_del(c->inflight, op->key);
+    bool ok = r->status >= 200 && r->status < 300;
+    switch (op->kind) {
+    case OP_CREATE_MAIN:
+    case OP_CREATE_EXIT:
+        if (ok || r->status == 409) /* AlreadyExists: adopt */
+            record_pod_created(c, op, r);
+        else
+            report_api_error(c, op, r);
+        break;
+    case OP_CONFIRM_GONE:
+        if (r->status == 404) {
+            char key[200];
+            snprintf(key, sizeof key, "%s/%s", op->ns, op->pod);
+            strset_add(c->gone, key);
+        } else if (r->status == 200) {
+            cJSON *pod = cJSON_ParseWithLength(r->body, r->body_len);
+            struct informer *inf = nswatch_for(&c->ctl->pods, op->ns);
+            if (pod && inf)
+                informer_apply(inf, pod);
+            cJSON_Delete(pod);
+        }
+        break;
+    case OP_FINALIZER:
+        if (!strcmp(op->pod, "remove") && r->status == 200) {
+            remove_finalizer_by_index(c, op, r);
+            free(op);
+            return;
+        }
+        if (!ok && r->status != 404 && r->status != 422 && r->status != 409)
+            report_api_error(c, op, r);
+        break;
+    case OP_STATUS:
+    case OP_DELETE_POD:
+    case OP_DELETE_OMJOB:
+        if (ok && op->kind == OP_STATUS) {
+            cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+            struct informer *inf = nswatch_for(&c->omjobs, op->ns);
+            if (obj && inf)
+                informer_apply(inf, obj);
+            cJSON_Delete(obj);
+        }
+        if (ok && op->kind == OP_DELETE_OMJOB) {
+            struct kobj *o = find_omjob(c, op->key);
+            if (o) {
+                struct event_ref ref = ref_of(o);
+                event_record(c->ctl->events, &ref, "Normal", "ResourcesCleanedUp",
+                             "ttlSecondsAfterFinished passed: OMJob and pods deleted");
+            }
+        }
+        if (!ok && r->status != 404)
+            report_api_error(c, op, r);
+        break;
+    }
+    if (!ok && r->status != 404 && r->status != 409 && !(op->kind == OP_CONFIRM_GONE))
+        workqueue_add_rate_limited(c->queue, op->key);
+    else
+        workqueue_add(c->queue, op->key);
+    free(op);
+}
+
+/* --- events from the informers ----------------------------------------------------------- */
+
+static void
+on_omjob(void *arg, enum informer_event ev, const struct kobj *o)
+{
+    struct omjob_ctl *c = arg;
+    if (ev == INFORMER_DELETE) {
+        char key[200];
+        char name[64];
+        naming_child(name, o->name, "main");
+        snprintf(key, sizeof key, "%s/%s", o->ns, name);
+        strset_del(c->gone, key);
+        for (int i = 0; i < MAX_EXIT_ATTEMPTS; i++) {
+            exit_pod_name(name, o->name, i);
+            snprintf(key, sizeof key, "%s/%s", o->ns, name);
+            strset_del(c->gone, key);
+        }
+        return;
+    }
+    workqueue_add(c->queue, o->key);
+}
+
+void
+omjob_ctl_pod_changed(struct omjob_ctl *c, const char *ns, const char *omjob_name)
+{
+    char key[320];
+    snprintf(key, sizeof key, "%s/%s", ns, omjob_name);
+    workqueue_add(c->queue, key);
+}
+
+static void
+enqueue_active(void *arg, struct kobj *o)
+{
+    struct omjob_ctl *c = arg;
+    const struct omjob_obj *j = o->payload;
+    if (j && (!phase_final(j->phase) || (o->finalizers & 2) || j->ttl_s >= 0))
+        workqueue_add(c->queue, o->key);
+}
+
+void
+omjob_ctl_node_changed(struct omjob_ctl *c)
+{
+    nswatch_foreach(&c->omjobs, enqueue_active, c);
+}
+
+void
+omjob_ctl_resync(struct omjob_ctl *c)
+{
+    nswatch_foreach(&c->omjobs, enqueue_active, c);
+}
+
+static const struct informer_kind kind_omjob = {"omjobs", OMJOB_FINALIZER, omjob_trim,
+                                                omjob_free_payload};
+
+static void
+count_phase(void *arg, struct kobj *o)
+{
+    struct omjob_ctl *c = arg;
+    const struct omjob_obj *j = o->payload;
+    if (j)
+        metrics_add(c->m_active, 1, j->phase[0] ? j->phase : "Pending");
+}
+
+static void
+scrape(void *arg)
+{
+    struct omjob_ctl *c = arg;
+    static const char *const phases[] = {"Pending", "Running", "ExitHandlerRunning", "Succeeded",
+                                         "Failed"};
+    for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++)
+        metrics_set(c->m_active, 0, phases[i]);
+    nswatch_foreach(&c->omjobs, count_phase, c);
+}
+
+struct omjob_ctl *
+omjob_ctl_new(struct ctl *ctl)
+{
+    struct omjob_ctl *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->ctl = ctl;
+    c->queue = workqueue_new(ctl->loop, reconcile, c);
+    c->inflight = strset_new();
+    c->gone = strset_new();
+    static const char *const l_status[] = {"status", NULL};
+    static const char *const l_type[] = {"type", NULL};
+    static const char *const l_phase[] = {"phase", NULL};
+    c->m_reconciles = metrics_counter("omjob_reconciliations_total",
+                                      "OMJob reconciliations by result", l_status);
+    c->m_pods = metrics_counter("omjob_pods_created_total", "Pods created by type", l_type);
+    c->m_active = metrics_gauge("omjob_active", "OMJobs in the cache by phase", l_phase);
+    metrics_on_scrape(scrape, c);
+    if (!c->queue || !c->inflight || !c->gone ||
+        nswatch_init(&c->omjobs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces, API_PREFIX,
+                     "omjobs", NULL, &kind_omjob, ctl->cfg->watch_timeout_s, on_omjob, c)) {
+        omjob_ctl_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void
+omjob_ctl_start(struct omjob_ctl *c)
+{
+    nswatch_start(&c->omjobs);
+}
+
+int
+omjob_ctl_synced(const struct omjob_ctl *c)
+{
+    return nswatch_synced(&c->omjobs);
+}
+
+void
+omjob_ctl_free(struct omjob_ctl *c)
+{
+    if (!c)
+        return;
+    metrics_on_scrape_remove(scrape, c);
+    while (c->ops) {
+        struct op_ctx *op = c->ops;
+        op_unlink(c, op);
+        kube_cancel(c->ctl->client, op->id);
+        free(op);
+    }
+    nswatch_free(&c->omjobs);
+    workqueue_free(c->queue);
+    strset_free(c->inflight);
+    strset_free(c->gone);
+    free(c);
+}

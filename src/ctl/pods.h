@@ -1,0 +1,141 @@
+/* Pods of an OMJob: the trimmed state the informers keep, the outcome classifier and the
+ * pod builder. Everything here is pure (no I/O, no clock): the controller passes `now`.
+ *
+ * Outcome classification (pod_classify), first matching row wins. "terminated" is the
+ * main container's terminated state; "deleted" means metadata.deletionTimestamp is set and
+ * the container did not finish before the deletion was requested (finishedAt earlier than
+ * deletionTimestamp - deletionGracePeriodSeconds, the request time, in both the graceful
+ * and the final snapshot of a real delete: k8s-wire 38/39).
+ *
+ *  #  phase (cache)       evidence                              kind       reason            exit
+ *  -- ------------------  ------------------------------------  ---------  ----------------  -----
+ *  1  gone, no payload    -                                     LOST       Deleted           -1
+ *  2  Failed              status.reason DeadlineExceeded        FAILED     DeadlineExceeded  t|-1
+ *  3  Failed              status.reason Evicted                 FAILED     Evicted           t|-1
+ *  4  Succeeded/Failed    deleted                               FAILED     Deleted           t|-1
+ *  5  Succeeded           -                                     SUCCEEDED  Completed         0
+ *  6  Failed              terminated                            FAILED     t.reason (1)      t
+ *  7  Failed              not terminated                        FAILED     pod reason|Error  -1
+ *  8  gone, payload not terminal (2)                            LOST       Deleted           -1
+ *  9  Running/Pending/    node Ready False/Unknown for at       LOST       NodeLost          -1
+ *     Unknown             least the grace (3)
+ *  10 Unknown             node n/a, pod Ready changed at        LOST       NodeLost          -1
+ *                         least the grace ago
+ *  11 Pending, or none    now >= start deadline (when set)      STUCK      StartFailed (4)   -1
+ *  12 Pending, or none    -                                     PENDING    Pending|Terminating
+ *  13 Running/Unknown     -                                     RUNNING    Running|Unknown|
+ *                                                                          Terminating
+ *  (t = the terminated exitCode; -1 = unknown)
+ *
+ * (1) Completed, Error, OOMKilled (137), ContainerCannotRun, StartError; any other
+ *     terminated reason is reported as Error (the raw one is in the message).
+ * (2) A gone pod whose last payload (e.g. the DELETED event's) is terminal is classified
+ *     by rows 2-7; the payload carries its own deletionTimestamp for row 4.
+ * (3) Node loss keeps phase Running on a real cluster (k8s-wire 113); the node's Ready
+ *     lastTransitionTime says since when. A partitioned (not dead) node may still be
+ *     running the container. A node without a Ready transition time is not judged lost.
+ * (4) Whatever keeps it pending: ErrImagePull, ImagePullBackOff, ErrImageNeverPull,
+ *     InvalidImageName, CreateContainerConfigError, Unschedulable, ContainerCreating...;
+ *     the message names it.
+ * Deleted-but-not-terminated pods (Terminating) stay RUNNING/PENDING until they terminate,
+ * disappear (row 1/8) or their node is lost (row 9). */
+#ifndef OMJ_CTL_PODS_H
+#define OMJ_CTL_PODS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+struct kobj;
+
+#define POD_LABEL_NAME "omjob.pipelines.openmetadata.org/name"
+#define POD_LABEL_TYPE "omjob.pipelines.openmetadata.org/pod-type"
+#define POD_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+#define POD_MANAGED_BY "omjob-operator"
+#define POD_CONTAINER "main"
+
+/* Bounds on a stage spec; beyond them pod_build rejects the OMJob with a message. */
+#define POD_MAX_ENV 256
+#define POD_MAX_VALUE_BYTES (64 * 1024)       /* one env value, command/args item */
+#define POD_MAX_ARGS 1024                     /* command, args entries */
+#define POD_MAX_MAP 64                        /* labels, nodeSelector, resources, ... */
+#define POD_MAX_LIST 64                       /* tolerations, imagePullSecrets */
+#define POD_MAX_ANNOTATION_BYTES (256 * 1024) /* the API server's total */
+
+/* The informer payload of a pod (main container: the one named "main", else the first). */
+struct pod_state {
+    char phase[12];
+    char reason[40];    /* status.reason (Evicted, DeadlineExceeded, ...) */
+    char message[160];  /* status.message, else the waiting message, else the
+                         * PodScheduled=False message (truncated) */
+    char *node_name;    /* spec.nodeName, NULL when unscheduled */
+    char pod_type[16];  /* label omjob.pipelines.openmetadata.org/pod-type */
+    bool ready;         /* condition Ready=True */
+    bool unschedulable; /* condition PodScheduled=False, reason Unschedulable */
+    char waiting_reason[40];
+    bool terminated;
+    int exit_code; /* valid when terminated */
+    char term_reason[40];
+    int64_t started_ms, finished_ms; /* container running/terminated startedAt, finishedAt */
+    int64_t start_time_ms;           /* status.startTime */
+    int64_t ready_changed_ms;        /* lastTransitionTime of the Ready condition */
+    int64_t deletion_ms;             /* metadata.deletionTimestamp, 0 unset (as in kobj) */
+    int64_t deletion_grace_s;        /* metadata.deletionGracePeriodSeconds, -1 unset */
+};
+
+/* Informer trim function: a malloc'ed struct pod_state (free with pod_state_free), or
+ * NULL when out of memory. Missing fields read as empty/0; times are epoch ms, 0 unknown. */
+void *pod_trim(const struct cJSON *pod);
+void pod_state_free(void *p);
+
+/* Node readiness. */
+struct node_state {
+    int ready;              /* Ready condition: 1 True, 0 False, -1 Unknown or absent */
+    int64_t ready_since_ms; /* its lastTransitionTime, 0 unknown */
+    bool unreachable_taint; /* node.kubernetes.io/unreachable, any effect */
+};
+void *node_trim(const struct cJSON *node);
+void node_state_free(void *p);
+
+enum pod_outcome_kind { POD_PENDING, POD_RUNNING, POD_SUCCEEDED, POD_FAILED, POD_LOST, POD_STUCK };
+
+struct pod_outcome {
+    enum pod_outcome_kind kind;
+    int exit_code;      /* -1 unknown */
+    const char *reason; /* a static string (see the table); never NULL */
+    char message[256];  /* for status.message and events */
+};
+
+/* Terminal kinds: SUCCEEDED, FAILED, LOST, STUCK (the step is over; the exit stage follows). */
+bool pod_outcome_is_final(enum pod_outcome_kind kind);
+const char *pod_outcome_kind_name(enum pod_outcome_kind kind);
+
+/* Classifies by the table above. pod: the cached metadata (NULL = gone from the cache);
+ * ps: its payload (NULL = nothing known, or the last payload seen when pod is NULL);
+ * node: the pod's node (NULL = unknown); node_lost_grace_ms: how long Ready may be
+ * False/Unknown; start_deadline_ms: absolute time by which a never-started pod is given up
+ * (0 = never). */
+struct pod_outcome pod_classify(const struct kobj *pod, const struct pod_state *ps,
+                                const struct node_state *node, int64_t now_ms,
+                                int64_t node_lost_grace_ms, int64_t start_deadline_ms);
+
+/* What the exit handler is told about the main stage. NULL strings read as "". */
+struct exit_env {
+    const char *pipeline_status; /* "success" | "failed" */
+    const char *main_pod;
+    const char *main_reason;
+    int main_exit_code; /* -1 unknown: OMJOB_MAIN_EXIT_CODE="" */
+};
+
+/* Builds the Pod for one stage of an OMJob (a whole object as the API server returned it:
+ * metadata.name/namespace/uid, spec). stage: "main" or "exit-handler"; pod_name must be a
+ * DNS-1123 label (see naming_child); env: required for "exit-handler", ignored for "main".
+ * The exit handler inherits image, imagePullPolicy and imagePullSecrets from mainPodSpec
+ * when its own spec has no image.
+ * Returns a new tree (the caller deletes it), or NULL with a message naming the offending
+ * field in err (e.g. "spec.mainPodSpec.env[2]: value and valueFrom are both set"). */
+struct cJSON *pod_build(const struct cJSON *omjob, const char *stage, const char *pod_name,
+                        const struct exit_env *env, char *err, size_t errlen);
+
+#endif
