@@ -59,6 +59,8 @@ static const struct opt opts[] = {
      86400, "a main pod whose node is NotReady/Unknown this long is treated as lost"},
     {"watch-timeout-seconds", "WATCH_TIMEOUT_SECONDS", OPT_LONG, O(watch_timeout_s), "300", 10,
      3600, "server-side timeout of each watch request"},
+    {"clock-offset-seconds", "OMJ_CLOCK_OFFSET_SECONDS", OPT_LONG, O(clock_offset_s), "0",
+     -315576000, 315576000, "test only: shift the operator's wall clock"},
     {"version", NULL, OPT_BOOL, O(show_version), "false", 0, 0, "print version and dependencies"},
     {"help", NULL, OPT_BOOL, O(show_help), "false", 0, 0, "print this help"},
 };

@@ -26,6 +26,7 @@ struct config {
     long burst;
     long node_lost_grace_s;
     long watch_timeout_s;
+    long clock_offset_s; /* test only: shifts time_now_ms() */
     bool show_version;
     bool show_help;
 };

@@ -8,12 +8,14 @@
 #include "kube/lease.h"
 #include "kube/watch.h"
 #include "ctl/ctl.h"
+#include "ctl/observatory.h"
 #include "ctl/omjob.h"
 #include "ctl/pods.h"
 #include "kube/event.h"
 #include "loop.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 #include "version.h"
 
 #include <signal.h>
@@ -35,6 +37,7 @@ struct operator {
     bool stopping;
     struct ctl ctl;
     struct omjob_ctl *omjob;
+    struct observatory_ctl *observatory;
     int exit_code;
 };
 
@@ -52,8 +55,12 @@ on_pod(void *arg, enum informer_event ev, const struct kobj *o)
     struct operator *op = arg;
     log_debug("cache change", "resource", "pods", "event", event_names[ev], "key", o->key, "rv",
               o->rv);
-    if (o->owner_ref && !strncmp(o->owner_ref, "OMJob/", 6) && op->omjob)
+    if (!o->owner_ref)
+        return;
+    if (!strncmp(o->owner_ref, "OMJob/", 6) && op->omjob)
         omjob_ctl_pod_changed(op->omjob, o->ns, o->owner_ref + 6);
+    else if (!strncmp(o->owner_ref, "Observatory/", 12) && op->observatory)
+        observatory_ctl_pod_changed(op->observatory, o->ns, o->owner_ref + 12);
 }
 
 static void
@@ -63,6 +70,8 @@ on_node(void *arg, enum informer_event ev, const struct kobj *o)
     log_debug("cache change", "resource", "nodes", "event", event_names[ev], "key", o->key);
     if (op->omjob)
         omjob_ctl_node_changed(op->omjob);
+    if (op->observatory)
+        observatory_ctl_resync(op->observatory);
 }
 
 static bool
@@ -78,6 +87,8 @@ on_leading(void *arg)
     struct operator *op = arg;
     if (op->omjob)
         omjob_ctl_resync(op->omjob);
+    if (op->observatory)
+        observatory_ctl_resync(op->observatory);
 }
 
 /* --- health and metrics ----------------------------------------------------------------- */
@@ -86,7 +97,8 @@ static bool
 all_synced(const struct operator *op)
 {
     return nswatch_synced(&op->ctl.pods) && op->ctl.nodes && informer_synced(op->ctl.nodes) &&
-           (!op->omjob || omjob_ctl_synced(op->omjob));
+           (!op->omjob || omjob_ctl_synced(op->omjob)) &&
+           (!op->observatory || observatory_ctl_synced(op->observatory));
 }
 
 static int
@@ -359,10 +371,17 @@ setup_controllers(struct operator *op)
         if (!op->omjob)
             return -1;
     }
+    if (list_has(cfg->controllers, "observatory")) {
+        op->observatory = observatory_ctl_new(ctl);
+        if (!op->observatory)
+            return -1;
+    }
     nswatch_start(&ctl->pods);
     informer_start(ctl->nodes);
     if (op->omjob)
         omjob_ctl_start(op->omjob);
+    if (op->observatory)
+        observatory_ctl_start(op->observatory);
     return 0;
 }
 
@@ -370,6 +389,7 @@ static void
 teardown(struct operator *op)
 {
     omjob_ctl_free(op->omjob);
+    observatory_ctl_free(op->observatory);
     nswatch_free(&op->ctl.pods);
     informer_free(op->ctl.nodes);
     event_recorder_free(op->ctl.events);
@@ -391,6 +411,10 @@ operator_run(const struct config *cfg)
     if (cfg->reconciliation_threads != 1)
         log_info("RECONCILIATION_THREADS is ignored: the operator runs on one event loop");
     log_info("starting", "version", version_string());
+    if (cfg->clock_offset_s) {
+        time_set_offset_ms((int64_t)cfg->clock_offset_s * 1000);
+        log_warn("test clock offset in effect: schedules use a shifted wall clock");
+    }
     op.loop = loop_new();
     if (!op.loop)
         return 1;

@@ -5,6 +5,7 @@
 #include "ctl/engine.h"
 #include "ctl/naming.h"
 #include "ctl/pods.h"
+#include "ctl/writer.h"
 #include "http/metrics.h"
 #include "kube/client.h"
 #include "kube/event.h"
@@ -151,15 +152,12 @@ omjob_free_payload(void *p)
 
 /* --- the controller ------------------------------------------------------------------- */
 
-struct op_ctx;
-
 struct omjob_ctl {
     struct ctl *ctl;
     struct nswatch omjobs;
     struct workqueue *queue;
-    struct strset *inflight; /* keys with a write in flight: one write at a time per OMJob */
+    struct writer *writer;   /* one write in flight per OMJob */
     struct strset *gone;     /* pod keys confirmed absent by a GET (404) */
-    struct op_ctx *ops;      /* requests in flight */
     struct metric *m_reconciles, *m_pods, *m_transitions, *m_active, *m_duration;
 };
 
@@ -180,16 +178,6 @@ struct view {
     int exits_created;     /* attempts known to exist: max(status, pods found) */
     struct step steps[2];
     enum workflow_phase phase;
-};
-
-struct op_ctx { /* what a write's completion needs */
-    struct omjob_ctl *c;
-    struct op_ctx *prev, *next; /* in flight, cancelled on free */
-    uint64_t id;
-    char key[320];
-    char ns[64];
-    char pod[64];
-    int kind;
 };
 
 enum { OP_CREATE_MAIN, OP_CREATE_EXIT, OP_DELETE_POD, OP_STATUS, OP_FINALIZER, OP_DELETE_OMJOB,
@@ -330,57 +318,11 @@ view_exit(struct omjob_ctl *c, struct view *v)
 
 /* --- writes ------------------------------------------------------------------------- */
 
-static void op_done(void *arg, const struct kube_response *r);
-
-/* Starts a write for the OMJob `key` and marks it in flight; the completion requeues it.
- * Takes ownership of body. */
-static int
-submit_op(struct omjob_ctl *c, const char *key, const char *ns, int kind, const char *pod,
-          const char *method, const char *path, const char *ctype, char *body)
-{
-    struct op_ctx *op = calloc(1, sizeof *op);
-    if (!op) {
-        free(body);
-        return -1;
-    }
-    op->c = c;
-    op->kind = kind;
-    copy_str(op->key, sizeof op->key, key);
-    copy_str(op->ns, sizeof op->ns, ns);
-    copy_str(op->pod, sizeof op->pod, pod);
-    struct kube_req_spec spec = {.method = method, .path = path, .content_type = ctype,
-                                 .body = body, .body_len = body ? strlen(body) : 0,
-                                 .flags = KUBE_RETRY, .done = op_done, .arg = op};
-    op->id = kube_submit(c->ctl->client, &spec);
-    free(body);
-    if (!op->id) {
-        free(op);
-        return -1;
-    }
-    op->next = c->ops;
-    if (c->ops)
-        c->ops->prev = op;
-    c->ops = op;
-    strset_add(c->inflight, key);
-    return 0;
-}
-
 static int
 submit(struct omjob_ctl *c, const struct view *v, int kind, const char *pod, const char *method,
        const char *path, const char *ctype, char *body)
 {
-    return submit_op(c, v->o->key, v->o->ns, kind, pod, method, path, ctype, body);
-}
-
-static void
-op_unlink(struct omjob_ctl *c, struct op_ctx *op)
-{
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        c->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
+    return writer_submit(c->writer, v->o->key, v->o->ns, kind, pod, method, path, ctype, body);
 }
 
 static void
@@ -434,6 +376,19 @@ create_pod(struct omjob_ctl *c, const struct view *v, bool main, char *err, size
     cJSON *pod = doc ? pod_build(doc, main ? "main" : "exit-handler", name, main ? NULL : &env,
                                  err, errlen)
                      : NULL;
+    if (pod && main) {
+        /* Before anything runs, the exit handler must be buildable too: an OMJob whose exit
+         * handler could never start is rejected up front, not after its main pod ran. */
+        struct exit_env probe = {"failed", name, "Error", 1};
+        char exit_probe_name[64];
+        exit_pod_name(exit_probe_name, v->o->name, 0);
+        cJSON *exit_pod = pod_build(doc, "exit-handler", exit_probe_name, &probe, err, errlen);
+        if (!exit_pod) {
+            cJSON_Delete(pod);
+            pod = NULL;
+        }
+        cJSON_Delete(exit_pod);
+    }
     cJSON_Delete(doc);
     if (!pod) {
         if (!doc)
@@ -748,7 +703,7 @@ reconcile(void *arg, const char *key)
     struct omjob_ctl *c = arg;
     if (c->ctl->may_write && !c->ctl->may_write(c->ctl->may_write_arg))
         return;
-    if (strset_has(c->inflight, key))
+    if (writer_busy(c->writer, key))
         return; /* the write's completion requeues it */
     struct kobj *o = find_omjob(c, key);
     if (!o || !o->payload)
@@ -775,7 +730,7 @@ reconcile(void *arg, const char *key)
 /* --- completions ---------------------------------------------------------------------- */
 
 static void
-record_pod_created(struct omjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+record_pod_created(struct omjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
     bool main = op->kind == OP_CREATE_MAIN;
     struct informer *inf = nswatch_for(&c->ctl->pods, op->ns);
@@ -789,18 +744,18 @@ record_pod_created(struct omjob_ctl *c, struct op_ctx *op, const struct kube_res
         if (o) {
             struct event_ref ref = ref_of(o);
             event_record(c->ctl->events, &ref, "Normal",
-                         main ? "MainPodCreated" : "ExitHandlerCreated", "created pod %s", op->pod);
+                         main ? "MainPodCreated" : "ExitHandlerCreated", "created pod %s", op->target);
         }
         log_info(main ? "main pod created" : "exit handler created", "omjob", op->key, "pod",
-                 op->pod);
+                 op->target);
     }
     char key[200];
-    snprintf(key, sizeof key, "%s/%s", op->ns, op->pod);
+    snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
     strset_del(c->gone, key);
 }
 
 static void
-report_api_error(struct omjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+report_api_error(struct omjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
     char code[16];
     snprintf(code, sizeof code, "%ld", r->status);
@@ -816,7 +771,8 @@ report_api_error(struct omjob_ctl *c, struct op_ctx *op, const struct kube_respo
 
 /* A finalizer removal reads the object first, then removes ours by index with a test. */
 static void
-remove_finalizer_by_index(struct omjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+remove_finalizer_by_index(struct omjob_ctl *c, const struct write_op *op,
+                          const struct kube_response *r)
 {
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -837,8 +793,8 @@ remove_finalizer_by_index(struct omjob_ctl *c, struct op_ctx *op, const struct k
                  rv, idx);
         omjob_path(path, sizeof path, op->ns, name, "");
         char *body = strdup(ops);
-        if (body && submit_op(c, op->key, op->ns, OP_FINALIZER, "", "PATCH", path,
-                              "application/json-patch+json", body) == 0) {
+        if (body && writer_submit(c->writer, op->key, op->ns, OP_FINALIZER, "", "PATCH", path,
+                                  "application/json-patch+json", body) == 0) {
             cJSON_Delete(obj);
             return;
         }
@@ -848,12 +804,9 @@ remove_finalizer_by_index(struct omjob_ctl *c, struct op_ctx *op, const struct k
 }
 
 static void
-op_done(void *arg, const struct kube_response *r)
+op_done(void *arg, const struct write_op *op, const struct kube_response *r)
 {
-    struct op_ctx *op = arg;
-    struct omjob_ctl *c = op->c;
-    op_unlink(c, op);
-    strset_del(c->inflight, op->key);
+    struct omjob_ctl *c = arg;
     bool ok = r->status >= 200 && r->status < 300;
     switch (op->kind) {
     case OP_CREATE_MAIN:
@@ -866,7 +819,7 @@ op_done(void *arg, const struct kube_response *r)
     case OP_CONFIRM_GONE:
         if (r->status == 404) {
             char key[200];
-            snprintf(key, sizeof key, "%s/%s", op->ns, op->pod);
+            snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
             strset_add(c->gone, key);
         } else if (r->status == 200) {
             cJSON *pod = cJSON_ParseWithLength(r->body, r->body_len);
@@ -877,9 +830,8 @@ op_done(void *arg, const struct kube_response *r)
         }
         break;
     case OP_FINALIZER:
-        if (!strcmp(op->pod, "remove") && r->status == 200) {
+        if (!strcmp(op->target, "remove") && r->status == 200) {
             remove_finalizer_by_index(c, op, r);
-            free(op);
             return;
         }
         if (!ok && r->status != 404 && r->status != 422 && r->status != 409)
@@ -911,7 +863,6 @@ op_done(void *arg, const struct kube_response *r)
         workqueue_add_rate_limited(c->queue, op->key);
     else
         workqueue_add(c->queue, op->key);
-    free(op);
 }
 
 /* --- events from the informers ----------------------------------------------------------- */
@@ -996,7 +947,7 @@ omjob_ctl_new(struct ctl *ctl)
         return NULL;
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
-    c->inflight = strset_new();
+    c->writer = writer_new(ctl->client, op_done, c);
     c->gone = strset_new();
     static const char *const l_status[] = {"status", NULL};
     static const char *const l_type[] = {"type", NULL};
@@ -1006,7 +957,7 @@ omjob_ctl_new(struct ctl *ctl)
     c->m_pods = metrics_counter("omjob_pods_created_total", "Pods created by type", l_type);
     c->m_active = metrics_gauge("omjob_active", "OMJobs in the cache by phase", l_phase);
     metrics_on_scrape(scrape, c);
-    if (!c->queue || !c->inflight || !c->gone ||
+    if (!c->queue || !c->writer || !c->gone ||
         nswatch_init(&c->omjobs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces, API_PREFIX,
                      "omjobs", NULL, &kind_omjob, ctl->cfg->watch_timeout_s, on_omjob, c)) {
         omjob_ctl_free(c);
@@ -1033,15 +984,9 @@ omjob_ctl_free(struct omjob_ctl *c)
     if (!c)
         return;
     metrics_on_scrape_remove(scrape, c);
-    while (c->ops) {
-        struct op_ctx *op = c->ops;
-        op_unlink(c, op);
-        kube_cancel(c->ctl->client, op->id);
-        free(op);
-    }
+    writer_free(c->writer);
     nswatch_free(&c->omjobs);
     workqueue_free(c->queue);
-    strset_free(c->inflight);
     strset_free(c->gone);
     free(c);
 }

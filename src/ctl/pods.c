@@ -582,14 +582,14 @@ check_env_entry(struct bctx *b, const cJSON *e, int i, const char **name)
     return charge(b, len);
 }
 
-static const char *const injected_env[] = {
-    "pipelineStatus",    "OMJOB_NAME", "OMJOB_NAMESPACE", "OMJOB_MAIN_POD", "OMJOB_MAIN_EXIT_CODE",
-    "OMJOB_MAIN_REASON", NULL};
-
+/* Is name one of the injected pairs' names? */
 static bool
-is_injected(const char *name)
+is_injected(const char *const *inject, const char *name)
 {
-    return static_reason(name, injected_env, NULL) != NULL;
+    for (size_t i = 0; inject && inject[i]; i += 2)
+        if (!strcmp(inject[i], name))
+            return true;
+    return false;
 }
 
 static void
@@ -602,42 +602,29 @@ add_env(struct bctx *b, cJSON *env, const char *name, const char *value)
     }
 }
 
-static void
-inject_exit_env(struct bctx *b, cJSON *env, const struct exit_env *ee, const char *name,
-                const char *ns)
-{
-    char code[16] = "";
-    if (ee->main_exit_code >= 0) snprintf(code, sizeof code, "%d", ee->main_exit_code);
-    add_env(b, env, "pipelineStatus", ee->pipeline_status);
-    add_env(b, env, "OMJOB_NAME", name);
-    add_env(b, env, "OMJOB_NAMESPACE", ns);
-    add_env(b, env, "OMJOB_MAIN_POD", ee->main_pod);
-    add_env(b, env, "OMJOB_MAIN_EXIT_CODE", code);
-    add_env(b, env, "OMJOB_MAIN_REASON", ee->main_reason);
-}
-
+/* The spec's env, then the injected name/value pairs, which replace same-named entries. */
 static int
-build_env(struct bctx *b, const cJSON *sp, const struct exit_env *ee, const char *name,
-          const char *ns, cJSON *container)
+build_env(struct bctx *b, const cJSON *sp, const char *const *inject, cJSON *container)
 {
     const cJSON *src = item(sp, "env"), *e;
     if (!absent(src) && !cJSON_IsArray(src)) return bfail(b, "%s.env: must be an array", b->path);
     int n = cJSON_GetArraySize(src), i = 0;
     if (n > POD_MAX_ENV) return bfail(b, "%s.env: %d entries, at most %d", b->path, n, POD_MAX_ENV);
-    if (n == 0 && !ee) return 0;
+    if (n == 0 && !inject) return 0;
     cJSON *env = add(b, container, "env", cJSON_CreateArray());
     cJSON_ArrayForEach(e, src)
     {
         const char *ename = NULL;
         if (check_env_entry(b, e, i++, &ename)) return -1;
-        if (ee && is_injected(ename)) continue; /* ours replace the spec's */
+        if (is_injected(inject, ename)) continue; /* ours replace the spec's */
         cJSON *copy = add(b, env, NULL, cJSON_CreateObject());
         add_str(b, copy, "name", ename);
         const cJSON *value = item(e, "value"), *vf = item(e, "valueFrom");
         if (cJSON_IsString(value)) add_str(b, copy, "value", value->valuestring);
         if (!absent(vf)) add(b, copy, "valueFrom", cJSON_Duplicate(vf, 1));
     }
-    if (ee) inject_exit_env(b, env, ee, name, ns);
+    for (size_t k = 0; inject && inject[k]; k += 2)
+        add_env(b, env, inject[k], inject[k + 1] ? inject[k + 1] : "");
     return 0;
 }
 
@@ -684,7 +671,10 @@ static const char *const pod_only_sc[] = {"fsGroup", "fsGroupChangePolicy", "sup
 
 /* Restricted-by-default container securityContext, then the user's keys on top (user keys
  * win); pod-only keys go to the pod's securityContext, which gets RuntimeDefault seccomp
- * unless the user chose a profile. */
+ * unless the user chose a profile. runAsNonRoot is NOT defaulted: images whose USER is a
+ * name (OpenMetadata's ingestion images among them) would then fail to start with
+ * CreateContainerConfigError, and a drop-in replacement must run the pods it ran before.
+ * Users on "restricted" namespaces set runAsNonRoot/runAsUser in securityContext. */
 static int
 build_security(struct bctx *b, const cJSON *sp, cJSON *container, cJSON *podspec)
 {
@@ -697,7 +687,6 @@ build_security(struct bctx *b, const cJSON *sp, cJSON *container, cJSON *podspec
     cJSON *caps = add(b, csc, "capabilities", cJSON_CreateObject());
     cJSON *drop = add(b, caps, "drop", cJSON_CreateArray());
     add_str(b, drop, NULL, "ALL");
-    add(b, csc, "runAsNonRoot", cJSON_CreateTrue());
     cJSON *seccomp = add(b, csc, "seccompProfile", cJSON_CreateObject());
     add_str(b, seccomp, "type", "RuntimeDefault");
     add(b, psc, "seccompProfile", cJSON_Duplicate(seccomp, 1));
@@ -756,15 +745,16 @@ build_tolerations(struct bctx *b, const cJSON *sp, cJSON *podspec)
 
 static const char *const pull_policies[] = {"Always", "IfNotPresent", "Never", NULL};
 
-/* image, imagePullPolicy, imagePullSecrets: from the stage's spec, or for an exit handler
- * without an image, from mainPodSpec. */
+/* image, imagePullPolicy, imagePullSecrets: from the stage's spec, or, when it has no
+ * image, from the stage it inherits them from (an OMJob's exit handler: mainPodSpec). */
 static int
-build_image(struct bctx *b, const cJSON *sp, const cJSON *main_sp, cJSON *container, cJSON *podspec)
+build_image(struct bctx *b, const struct pod_stage *st, cJSON *container, cJSON *podspec)
 {
+    const cJSON *sp = st->spec;
     const char *path = b->path, *image, *policy;
-    if (sp != main_sp && absent(item(sp, "image"))) {
-        sp = main_sp;
-        path = "spec.mainPodSpec";
+    if (st->image_from && absent(item(sp, "image"))) {
+        sp = st->image_from;
+        path = st->image_path;
     }
     if (opt_string(b, sp, path, "image", 1024, &image)) return -1;
     if (!image) return bfail(b, "%s.image: required", path);
@@ -789,18 +779,17 @@ deadline_of(struct bctx *b, const cJSON *obj, const char *path, int64_t *out)
 }
 
 static int
-build_podspec(struct bctx *b, const cJSON *spec, const cJSON *sp, bool is_main,
-              const struct exit_env *ee, const char *name, const char *ns, cJSON *podspec)
+build_podspec(struct bctx *b, const struct pod_stage *st, cJSON *podspec)
 {
+    const cJSON *sp = st->spec;
     add_str(b, podspec, "restartPolicy", "Never");
     cJSON *containers = add(b, podspec, "containers", cJSON_CreateArray());
     cJSON *c = add(b, containers, NULL, cJSON_CreateObject());
     add_str(b, c, "name", POD_CONTAINER);
-    const cJSON *main_sp = item(spec, "mainPodSpec");
-    if (build_image(b, sp, is_main ? sp : main_sp, c, podspec) ||
-        copy_string_list(b, sp, "command", c) || copy_string_list(b, sp, "args", c) ||
-        build_env(b, sp, is_main ? NULL : ee, name, ns, c) || build_resources(b, sp, c) ||
-        build_security(b, sp, c, podspec) || build_tolerations(b, sp, podspec))
+    if (build_image(b, st, c, podspec) || copy_string_list(b, sp, "command", c) ||
+        copy_string_list(b, sp, "args", c) || build_env(b, sp, st->inject_env, c) ||
+        build_resources(b, sp, c) || build_security(b, sp, c, podspec) ||
+        build_tolerations(b, sp, podspec))
         return -1;
     const char *sa;
     if (opt_string(b, sp, b->path, "serviceAccountName", 253, &sa)) return -1;
@@ -812,64 +801,60 @@ build_podspec(struct bctx *b, const cJSON *spec, const cJSON *sp, bool is_main,
                         add(b, podspec, "nodeSelector", cJSON_CreateObject())))
         return -1;
     int64_t deadline = 0;
-    if (deadline_of(b, sp, b->path, &deadline) ||
-        (is_main && deadline_of(b, spec, "spec", &deadline)))
-        return -1;
+    if (deadline_of(b, sp, b->path, &deadline)) return -1;
+    if (st->deadline_s > 0) deadline = st->deadline_s; /* the workflow-level bound wins */
     if (deadline) add(b, podspec, "activeDeadlineSeconds", cJSON_CreateNumber((double)deadline));
     return 0;
 }
 
 static void
-build_owner(struct bctx *b, cJSON *meta, const char *name, const char *uid)
+build_owner(struct bctx *b, cJSON *meta, const struct pod_owner *o)
 {
     cJSON *refs = add(b, meta, "ownerReferences", cJSON_CreateArray());
     cJSON *ref = add(b, refs, NULL, cJSON_CreateObject());
-    add_str(b, ref, "apiVersion", "pipelines.openmetadata.org/v1");
-    add_str(b, ref, "kind", "OMJob");
-    add_str(b, ref, "name", name);
-    add_str(b, ref, "uid", uid);
+    add_str(b, ref, "apiVersion", o->api_version);
+    add_str(b, ref, "kind", o->kind);
+    add_str(b, ref, "name", o->name);
+    add_str(b, ref, "uid", o->uid);
     add(b, ref, "controller", cJSON_CreateTrue());
     add(b, ref, "blockOwnerDeletion", cJSON_CreateTrue());
 }
 
-/* Spec labels, then the OMJob's pipeline/run-id labels, then ours (not overridable). */
+/* Spec labels, then the owner's pipeline/run-id labels, then ours (not overridable). */
 static int
-build_metadata(struct bctx *b, const cJSON *omjob, const cJSON *sp, const char *pod_name,
-               bool is_main, cJSON *meta)
+build_metadata(struct bctx *b, const struct pod_owner *o, const cJSON *sp, const char *pod_name,
+               cJSON *meta)
 {
-    const cJSON *ometa = item(omjob, "metadata");
-    const char *name = str_of(ometa, "name"), *ns = str_of(ometa, "namespace");
     add_str(b, meta, "name", pod_name);
-    add_str(b, meta, "namespace", ns);
+    add_str(b, meta, "namespace", o->namespace);
     cJSON *labels = add(b, meta, "labels", cJSON_CreateObject());
     if (copy_string_map(b, sp, "labels", MAP_LABELS, labels)) return -1;
     static const char *const copied[] = {"app.kubernetes.io/pipeline", "app.kubernetes.io/run-id"};
     for (size_t i = 0; i < 2; i++) {
-        const char *v = str_of(item(ometa, "labels"), copied[i]);
+        const char *v = str_of(o->labels, copied[i]);
         if (v && naming_is_label_value(v)) add_str(b, labels, copied[i], v);
     }
     char value[NAMING_LABEL_MAX + 1];
-    naming_label_value(value, name);
-    add_str(b, labels, POD_LABEL_NAME, value);
-    add_str(b, labels, POD_LABEL_TYPE, is_main ? "main" : "exit-handler");
+    naming_label_value(value, o->name);
+    add_str(b, labels, o->name_label, value);
+    if (o->type_label) add_str(b, labels, o->type_label, o->type);
+    for (size_t i = 0; o->extra_labels && o->extra_labels[i]; i += 2) {
+        naming_label_value(value, o->extra_labels[i + 1] ? o->extra_labels[i + 1] : "");
+        add_str(b, labels, o->extra_labels[i], value);
+    }
     add_str(b, labels, POD_LABEL_MANAGED_BY, POD_MANAGED_BY);
     if (!absent(item(sp, "annotations")) &&
         copy_string_map(b, sp, "annotations", MAP_ANNOTATIONS,
                         add(b, meta, "annotations", cJSON_CreateObject())))
         return -1;
-    build_owner(b, meta, name, str_of(ometa, "uid"));
+    build_owner(b, meta, o);
     return 0;
 }
 
 static int
-check_inputs(struct bctx *b, const cJSON *omjob, const char *stage, const char *pod_name,
-             const struct exit_env *ee)
+check_owner(struct bctx *b, const struct pod_owner *o, const char *pod_name)
 {
-    const cJSON *meta = item(omjob, "metadata");
-    const char *name = str_of(meta, "name"), *ns = str_of(meta, "namespace");
-    const char *uid = str_of(meta, "uid");
-    if (!stage || (strcmp(stage, "main") && strcmp(stage, "exit-handler")))
-        return bfail(b, "stage must be \"main\" or \"exit-handler\"");
+    const char *name = o->name, *ns = o->namespace, *uid = o->uid;
     if (!name || !naming_is_dns1123_subdomain(name))
         return bfail(b, "metadata.name: missing or not a DNS-1123 subdomain");
     if (!ns || !naming_is_dns1123_label(ns))
@@ -877,24 +862,17 @@ check_inputs(struct bctx *b, const cJSON *omjob, const char *stage, const char *
     if (!uid || !*uid) return bfail(b, "metadata.uid: missing");
     if (!pod_name || !naming_is_dns1123_label(pod_name))
         return bfail(b, "pod name \"%.80s\" is not a DNS-1123 label", pod_name ? pod_name : "");
-    if (!strcmp(stage, "exit-handler") && !ee)
-        return bfail(b, "exit-handler pod needs the main stage's outcome (exit_env)");
-    if (!cJSON_IsObject(item(omjob, "spec"))) return bfail(b, "spec: required (an object)");
     return 0;
 }
 
 cJSON *
-pod_build(const cJSON *omjob, const char *stage, const char *pod_name, const struct exit_env *env,
-          char *err, size_t errlen)
+pod_build_stage(const struct pod_owner *o, const struct pod_stage *st, const char *pod_name,
+                char *err, size_t errlen)
 {
-    struct bctx b = {.err = err, .errlen = errlen, .path = "spec"};
+    struct bctx b = {.err = err, .errlen = errlen, .path = st->path};
     if (errlen) err[0] = '\0';
-    if (check_inputs(&b, omjob, stage, pod_name, env)) return NULL;
-    bool is_main = !strcmp(stage, "main");
-    const cJSON *spec = item(omjob, "spec"), *ometa = item(omjob, "metadata");
-    b.path = is_main ? "spec.mainPodSpec" : "spec.exitHandlerSpec";
-    const cJSON *sp = item(spec, is_main ? "mainPodSpec" : "exitHandlerSpec");
-    if (!cJSON_IsObject(sp)) {
+    if (check_owner(&b, o, pod_name)) return NULL;
+    if (!cJSON_IsObject(st->spec)) {
         bfail(&b, "%s: required (an object)", b.path);
         return NULL;
     }
@@ -903,14 +881,59 @@ pod_build(const cJSON *omjob, const char *stage, const char *pod_name, const str
     add_str(&b, pod, "kind", "Pod");
     cJSON *meta = add(&b, pod, "metadata", cJSON_CreateObject());
     cJSON *podspec = add(&b, pod, "spec", cJSON_CreateObject());
-    int rc = build_metadata(&b, omjob, sp, pod_name, is_main, meta);
-    if (!rc)
-        rc = build_podspec(&b, spec, sp, is_main, env, str_of(ometa, "name"),
-                           str_of(ometa, "namespace"), podspec);
-    if (!rc && b.oom) rc = bfail(&b, "out of memory building the %s pod", stage);
+    int rc = build_metadata(&b, o, st->spec, pod_name, meta);
+    if (!rc) rc = build_podspec(&b, st, podspec);
+    if (!rc && b.oom) rc = bfail(&b, "out of memory building the pod %s", pod_name);
     if (rc) {
         cJSON_Delete(pod);
         return NULL;
     }
     return pod;
+}
+
+cJSON *
+pod_build(const cJSON *omjob, const char *stage, const char *pod_name, const struct exit_env *env,
+          char *err, size_t errlen)
+{
+    struct bctx b = {.err = err, .errlen = errlen, .path = "spec"};
+    if (errlen) err[0] = '\0';
+    if (!stage || (strcmp(stage, "main") && strcmp(stage, "exit-handler"))) {
+        bfail(&b, "stage must be \"main\" or \"exit-handler\"");
+        return NULL;
+    }
+    bool is_main = !strcmp(stage, "main");
+    if (!is_main && !env) {
+        bfail(&b, "exit-handler pod needs the main stage's outcome (exit_env)");
+        return NULL;
+    }
+    const cJSON *spec = item(omjob, "spec"), *ometa = item(omjob, "metadata");
+    if (!cJSON_IsObject(spec)) {
+        bfail(&b, "spec: required (an object)");
+        return NULL;
+    }
+    struct pod_owner o = {"pipelines.openmetadata.org/v1", "OMJob", str_of(ometa, "name"),
+                          str_of(ometa, "namespace"), str_of(ometa, "uid"), item(ometa, "labels"),
+                          POD_LABEL_NAME, POD_LABEL_TYPE, is_main ? "main" : "exit-handler", NULL};
+    struct pod_stage st = {.spec = item(spec, is_main ? "mainPodSpec" : "exitHandlerSpec"),
+                           .path = is_main ? "spec.mainPodSpec" : "spec.exitHandlerSpec"};
+    int64_t deadline = 0;
+    if (is_main && deadline_of(&b, spec, "spec", &deadline)) return NULL;
+    st.deadline_s = deadline; /* spec.activeDeadlineSeconds bounds the main stage */
+    char code[16] = "";
+    const char *inject[13];
+    if (!is_main) {
+        st.image_from = item(spec, "mainPodSpec");
+        st.image_path = "spec.mainPodSpec";
+        if (env->main_exit_code >= 0) snprintf(code, sizeof code, "%d", env->main_exit_code);
+        const char *pairs[] = {"pipelineStatus",       env->pipeline_status ? env->pipeline_status : "",
+                               "OMJOB_NAME",           o.name ? o.name : "",
+                               "OMJOB_NAMESPACE",      o.namespace ? o.namespace : "",
+                               "OMJOB_MAIN_POD",       env->main_pod ? env->main_pod : "",
+                               "OMJOB_MAIN_EXIT_CODE", code,
+                               "OMJOB_MAIN_REASON",    env->main_reason ? env->main_reason : "",
+                               NULL};
+        memcpy(inject, pairs, sizeof pairs);
+        st.inject_env = inject;
+    }
+    return pod_build_stage(&o, &st, pod_name, err, errlen);
 }

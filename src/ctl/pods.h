@@ -128,6 +128,31 @@ struct exit_env {
     int main_exit_code; /* -1 unknown: OMJOB_MAIN_EXIT_CODE="" */
 };
 
+/* Who owns a pod and how it is labelled (kind-independent). */
+struct pod_owner {
+    const char *api_version, *kind, *name, *namespace, *uid;
+    const struct cJSON *labels; /* the owner's metadata.labels: pipeline and run-id are copied */
+    const char *name_label;     /* label key carrying the owner's name (shortened if needed) */
+    const char *type_label, *type; /* an optional pod-type label */
+    const char *const *extra_labels; /* more key, value pairs (values shortened), NULL-ended */
+};
+
+/* One stage: the stage spec (image, imagePullPolicy, imagePullSecrets, serviceAccountName,
+ * command, args, env, resources, nodeSelector, tolerations, securityContext, labels,
+ * annotations, activeDeadlineSeconds) and what the kind adds. */
+struct pod_stage {
+    const struct cJSON *spec;
+    const char *path;              /* for messages: "spec.tasks[2]" */
+    const struct cJSON *image_from; /* inherit image settings from here when spec has none */
+    const char *image_path;
+    int64_t deadline_s;            /* activeDeadlineSeconds overriding the stage's own; 0 none */
+    const char *const *inject_env; /* name, value pairs replacing same-named env, NULL-ended */
+};
+
+/* The kind-independent builder behind pod_build (rules as described there). */
+struct cJSON *pod_build_stage(const struct pod_owner *o, const struct pod_stage *st,
+                              const char *pod_name, char *err, size_t errlen);
+
 /* Builds the Pod for one stage of an OMJob (a whole object as the API server returned it:
  * metadata.name/namespace/uid, spec). stage: "main" or "exit-handler"; pod_name must be a
  * DNS-1123 label (see naming_child); env: required for "exit-handler", ignored for "main".

@@ -218,6 +218,14 @@ class OMJobTest(Base):
         self.assertEqual(self.created("bad-main"), 0)
         self.op.wait_log(msg="invalid OMJob", **{"omjob.name": "bad"})
 
+    def test_missing_exit_handler_is_rejected_before_the_main_pod_runs(self):
+        body = omjob("noexit", "exit 0")
+        del body["spec"]["exitHandlerSpec"]
+        self.create(body)
+        o = self.wait_phase("noexit", "Failed")
+        self.assertIn("exitHandlerSpec", o["status"]["message"])
+        self.assertEqual(self.created("noexit-main"), 0)
+
     def test_ttl_deletes_the_finished_omjob(self):
         self.create(omjob("ttl", "exit 0", ttlSecondsAfterFinished=1))
         self.wait_phase("ttl", "Succeeded")

@@ -678,7 +678,7 @@ TEST(pods_build_example_main)
     T_EQ_STR(sat(pod, "spec.containers.0.resources.limits.memory"), "4Gi");
     T_ASSERT(cJSON_IsFalse(at(pod, "spec.containers.0.securityContext.allowPrivilegeEscalation")));
     T_EQ_STR(sat(pod, "spec.containers.0.securityContext.capabilities.drop.0"), "ALL");
-    T_ASSERT(cJSON_IsTrue(at(pod, "spec.containers.0.securityContext.runAsNonRoot")));
+    T_ASSERT(at(pod, "spec.containers.0.securityContext.runAsNonRoot") == NULL); /* not defaulted */
     T_EQ_STR(sat(pod, "spec.containers.0.securityContext.seccompProfile.type"), "RuntimeDefault");
     T_EQ_STR(sat(pod, "spec.securityContext.seccompProfile.type"), "RuntimeDefault");
     T_ASSERT(at(pod, "spec.activeDeadlineSeconds") == NULL);
@@ -807,7 +807,7 @@ TEST(pods_build_security_context_merge)
     csc = at(pod, "spec.containers.0.securityContext");
     T_EQ_INT(at(csc, "runAsUser")->valueint, 1000);
     T_ASSERT(cJSON_IsTrue(at(csc, "readOnlyRootFilesystem")));
-    T_ASSERT(cJSON_IsTrue(at(csc, "runAsNonRoot")));
+    T_ASSERT(at(csc, "runAsNonRoot") == NULL);
     T_ASSERT(cJSON_IsFalse(at(csc, "allowPrivilegeEscalation")));
     T_EQ_STR(sat(csc, "capabilities.drop.0"), "ALL");
     T_EQ_STR(sat(csc, "seccompProfile.type"), "RuntimeDefault");

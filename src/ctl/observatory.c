@@ -1,0 +1,878 @@
+#include "ctl/observatory.h"
+
+#include "config.h"
+#include "ctl/ctl.h"
+#include "ctl/engine.h"
+#include "ctl/naming.h"
+#include "ctl/pods.h"
+#include "ctl/writer.h"
+#include "http/metrics.h"
+#include "kube/client.h"
+#include "kube/event.h"
+#include "kube/queue.h"
+#include "util/buf.h"
+#include "util/cron.h"
+#include "util/log.h"
+#include "util/strset.h"
+#include "util/timeutil.h"
+#include "util/tz.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_PREFIX "/apis/" OBSERVATORY_GROUP "/v1alpha1"
+#define TASK_NAME_MAX 32
+#define MAX_RETRIES 10
+#define RETRY_BASE_MS 10000
+#define RETRY_CAP_MS 300000
+#define ON_EXIT_NAME "on-exit"
+#define LABEL_NAME OBSERVATORY_GROUP "/observatory"
+#define LABEL_TASK OBSERVATORY_GROUP "/task"
+
+/* What status says about one task of the current run. */
+struct task_rec {
+    char name[TASK_NAME_MAX + 1];
+    char phase[16]; /* Pending Running Succeeded Failed Skipped */
+    int attempts;   /* pods created */
+    int exit_code;  /* -1 unknown */
+    char reason[40];
+    int64_t start_ms, completion_ms;
+};
+
+struct obs_obj {
+    char *doc; /* metadata + spec as compact JSON: pods are built from it */
+    char phase[16];
+    long run;                 /* status.run: 0 = the unscheduled single run */
+    int64_t last_schedule_ms; /* status.lastScheduleTime */
+    int64_t start_ms, completion_ms, created_ms;
+    int64_t observed_gen;
+    size_t ntasks;
+    struct task_rec *tasks;
+    char *fingerprint; /* of the recorded status, to tell whether a patch is needed */
+};
+
+/* --- status fingerprints: the same function reads the recorded and the desired status --- */
+
+static const char *
+jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int64_t
+jint(const cJSON *o, const char *k, int64_t dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
+}
+
+static int64_t
+jtime(const cJSON *o, const char *k)
+{
+    int64_t ms;
+    const char *s = jstr(o, k);
+    return s && !time_parse_rfc3339(s, &ms) ? ms : 0;
+}
+
+/* phase, run, observedGeneration and each task's name/phase/podName/attempts/exitCode/reason */
+static char *
+fingerprint(const cJSON *st)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    buf_printf(&b, "%s|%lld|%lld", jstr(st, "phase") ? jstr(st, "phase") : "",
+               (long long)jint(st, "run", 0), (long long)jint(st, "observedGeneration", 0));
+    const cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(st, "tasks"))
+    {
+        const char *name = jstr(t, "name"), *phase = jstr(t, "phase"), *pod = jstr(t, "podName");
+        const char *reason = jstr(t, "reason");
+        buf_printf(&b, "|%s:%s:%s:%lld:%lld:%s", name ? name : "", phase ? phase : "",
+                   pod ? pod : "", (long long)jint(t, "attempts", 0),
+                   (long long)jint(t, "exitCode", -1), reason ? reason : "");
+    }
+    return buf_take(&b);
+}
+
+static char *
+obs_doc(const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    cJSON *d = cJSON_CreateObject(), *m = cJSON_AddObjectToObject(d, "metadata");
+    static const char *const keep[] = {"name", "namespace", "uid", "labels"};
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, keep[i]);
+        if (v)
+            cJSON_AddItemToObject(m, keep[i], cJSON_Duplicate(v, 1));
+    }
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    cJSON_AddItemToObject(d, "spec", spec ? cJSON_Duplicate(spec, 1) : cJSON_CreateObject());
+    char *s = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return s;
+}
+
+static void
+copy_str(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+static void
+obs_free_payload(void *p)
+{
+    struct obs_obj *o = p;
+    if (!o)
+        return;
+    free(o->doc);
+    free(o->tasks);
+    free(o->fingerprint);
+    free(o);
+}
+
+static void *
+obs_trim(const cJSON *obj)
+{
+    struct obs_obj *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    copy_str(o->phase, sizeof o->phase, jstr(st, "phase"));
+    o->run = (long)jint(st, "run", 0);
+    o->last_schedule_ms = jtime(st, "lastScheduleTime");
+    o->start_ms = jtime(st, "startTime");
+    o->completion_ms = jtime(st, "completionTime");
+    o->created_ms = jtime(meta, "creationTimestamp");
+    o->observed_gen = jint(st, "observedGeneration", 0);
+    const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(st, "tasks"), *t;
+    int n = cJSON_GetArraySize(tasks);
+    if (n > 0 && n <= ENGINE_MAX_STEPS)
+        o->tasks = calloc((size_t)n, sizeof *o->tasks);
+    cJSON_ArrayForEach(t, tasks)
+    {
+        if (!o->tasks || o->ntasks == (size_t)n)
+            break;
+        struct task_rec *r = &o->tasks[o->ntasks++];
+        copy_str(r->name, sizeof r->name, jstr(t, "name"));
+        copy_str(r->phase, sizeof r->phase, jstr(t, "phase"));
+        copy_str(r->reason, sizeof r->reason, jstr(t, "reason"));
+        r->attempts = (int)jint(t, "attempts", 0);
+        r->exit_code = (int)jint(t, "exitCode", -1);
+        r->start_ms = jtime(t, "startTime");
+        r->completion_ms = jtime(t, "completionTime");
+    }
+    o->fingerprint = fingerprint(st);
+    o->doc = obs_doc(obj);
+    if (!o->fingerprint || !o->doc) {
+        obs_free_payload(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* --- the controller ------------------------------------------------------------------ */
+
+struct observatory_ctl {
+    struct ctl *ctl;
+    struct nswatch obs;
+    struct workqueue *queue;
+    struct writer *writer;
+    struct strset *gone; /* pod keys confirmed absent */
+    struct metric *m_pods;
+};
+
+enum { OP_CREATE_POD, OP_STATUS, OP_CONFIRM_GONE };
+
+/* One task (or the onExit task) of the current run, as derived from status and pods. */
+struct task_view {
+    const cJSON *spec;
+    char name[TASK_NAME_MAX + 1];
+    int retries;
+    int attempts;         /* pods known to exist or have existed */
+    char pod[64];         /* the current attempt's pod */
+    struct kobj *podobj;
+    struct pod_outcome out;
+    int64_t start_ms, completion_ms, retry_at_ms;
+    const struct task_rec *rec;
+};
+
+struct view {
+    struct kobj *o;
+    struct obs_obj *j;
+    cJSON *doc;
+    const cJSON *spec;
+    size_t n; /* tasks, plus the onExit task last when there is one */
+    struct task_view t[ENGINE_MAX_STEPS + 1];
+    struct step steps[ENGINE_MAX_STEPS + 1];
+    size_t max_concurrent;
+    enum workflow_phase phase;
+    char err[512];
+};
+
+static void
+pod_name(char out[static 64], const struct view *v, const char *task, int attempt)
+{
+    char base[300], suffix[48];
+    if (v->j->run > 0)
+        snprintf(base, sizeof base, "%s-r%ld", v->o->name, v->j->run);
+    else
+        snprintf(base, sizeof base, "%s", v->o->name);
+    if (attempt > 0)
+        snprintf(suffix, sizeof suffix, "%s-%d", task, attempt);
+    else
+        snprintf(suffix, sizeof suffix, "%s", task);
+    if (naming_child(out, base, suffix) < 0)
+        naming_child(out, base, "task");
+}
+
+static const struct task_rec *
+find_rec(const struct obs_obj *j, const char *name)
+{
+    for (size_t i = 0; i < j->ntasks; i++)
+        if (!strcmp(j->tasks[i].name, name))
+            return &j->tasks[i];
+    return NULL;
+}
+
+static bool
+valid_task_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > TASK_NAME_MAX || !strcmp(s, ON_EXIT_NAME))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (ch == '-' && i && i < n - 1)))
+            return false;
+    }
+    return true;
+}
+
+/* spec → steps. Returns -1 with v->err on an invalid graph. */
+static int
+build_graph(struct view *v)
+{
+    const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(v->spec, "tasks"), *t;
+    if (!cJSON_IsArray(tasks) || cJSON_GetArraySize(tasks) == 0) {
+        snprintf(v->err, sizeof v->err, "spec.tasks: at least one task is required");
+        return -1;
+    }
+    if (cJSON_GetArraySize(tasks) > ENGINE_MAX_STEPS) {
+        snprintf(v->err, sizeof v->err, "spec.tasks: at most %d tasks", ENGINE_MAX_STEPS);
+        return -1;
+    }
+    size_t i = 0;
+    cJSON_ArrayForEach(t, tasks)
+    {
+        const char *name = jstr(t, "name");
+        if (!name || !valid_task_name(name)) {
+            snprintf(v->err, sizeof v->err,
+                     "spec.tasks[%zu].name: \"%.40s\" must be 1-%d lower-case letters, digits "
+                     "or '-' (and not \"%s\")",
+                     i, name ? name : "", TASK_NAME_MAX, ON_EXIT_NAME);
+            return -1;
+        }
+        v->t[i].spec = t;
+        copy_str(v->t[i].name, sizeof v->t[i].name, name);
+        int64_t retries = jint(t, "retries", 0);
+        v->t[i].retries = retries < 0 ? 0 : retries > MAX_RETRIES ? MAX_RETRIES : (int)retries;
+        v->steps[i].name = v->t[i].name;
+        i++;
+    }
+    v->n = i;
+    /* dependencies by name, after every name is known */
+    i = 0;
+    cJSON_ArrayForEach(t, tasks)
+    {
+        const cJSON *d;
+        cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(t, "dependencies"))
+        {
+            size_t k = 0;
+            while (k < v->n && (!cJSON_IsString(d) || strcmp(v->t[k].name, d->valuestring)))
+                k++;
+            if (k == v->n) {
+                snprintf(v->err, sizeof v->err,
+                         "spec.tasks[%zu] (%s): dependency \"%.40s\" is not a task", i,
+                         v->t[i].name, cJSON_IsString(d) ? d->valuestring : "?");
+                return -1;
+            }
+            if (v->steps[i].ndeps == ENGINE_MAX_DEPS) {
+                snprintf(v->err, sizeof v->err, "spec.tasks[%zu]: more than %d dependencies", i,
+                         ENGINE_MAX_DEPS);
+                return -1;
+            }
+            v->steps[i].deps[v->steps[i].ndeps++] = k;
+        }
+        i++;
+    }
+    if (engine_validate(v->steps, v->n, v->err, sizeof v->err))
+        return -1;
+    const cJSON *on_exit = cJSON_GetObjectItemCaseSensitive(v->spec, "onExit");
+    if (cJSON_IsObject(on_exit)) {
+        struct task_view *e = &v->t[v->n];
+        e->spec = on_exit;
+        copy_str(e->name, sizeof e->name, ON_EXIT_NAME);
+        int64_t retries = jint(on_exit, "retries", 0);
+        e->retries = retries < 0 ? 0 : retries > MAX_RETRIES ? MAX_RETRIES : (int)retries;
+        v->steps[v->n] = (struct step){.name = e->name, .exit_step = true};
+        v->n++;
+    }
+    int64_t mc = jint(v->spec, "maxConcurrent", 0);
+    v->max_concurrent = mc > 0 ? (size_t)mc : 0;
+    return 0;
+}
+
+static bool
+confirmed_gone(struct observatory_ctl *c, const char *ns, const char *pod)
+{
+    char key[200];
+    snprintf(key, sizeof key, "%s/%s", ns, pod);
+    return strset_has(c->gone, key);
+}
+
+/* Derives one task's step state. Returns false when a pod's absence must be confirmed first. */
+static bool
+view_task(struct observatory_ctl *c, struct view *v, size_t i)
+{
+    struct task_view *t = &v->t[i];
+    struct step *s = &v->steps[i];
+    t->rec = find_rec(v->j, t->name);
+    int attempts = t->rec ? t->rec->attempts : 0;
+    char name[64];
+    for (; attempts <= t->retries; attempts++) { /* adopt pods created after the last status write */
+        pod_name(name, v, t->name, attempts);
+        if (!nswatch_get(&c->ctl->pods, v->o->ns, name))
+            break;
+    }
+    t->attempts = attempts;
+    pod_name(t->pod, v, t->name, attempts ? attempts - 1 : 0);
+    t->podobj = nswatch_get(&c->ctl->pods, v->o->ns, t->pod);
+    t->out.exit_code = -1;
+    t->out.reason = "";
+    if (t->rec && (!strcmp(t->rec->phase, "Succeeded") || !strcmp(t->rec->phase, "Failed") ||
+                   !strcmp(t->rec->phase, "Skipped"))) {
+        s->state = !strcmp(t->rec->phase, "Succeeded") ? STEP_SUCCEEDED
+                   : !strcmp(t->rec->phase, "Failed")  ? STEP_FAILED
+                                                        : STEP_SKIPPED;
+        t->out.exit_code = t->rec->exit_code;
+        t->out.reason = t->rec->reason;
+        t->start_ms = t->rec->start_ms;
+        t->completion_ms = t->rec->completion_ms;
+        return true;
+    }
+    if (!attempts) {
+        s->state = STEP_WAITING;
+        return true;
+    }
+    int64_t now = time_now_ms();
+    const struct pod_state *ps = t->podobj ? t->podobj->payload : NULL;
+    if (t->podobj) {
+        struct node_state *node = NULL;
+        if (ps && ps->node_name && c->ctl->nodes) {
+            struct kobj *n = cache_get(informer_cache(c->ctl->nodes), ps->node_name);
+            node = n ? n->payload : NULL;
+        }
+        int64_t deadline = jint(t->spec, "activeDeadlineSeconds", 0);
+        t->out = pod_classify(t->podobj, ps, node, now, c->ctl->cfg->node_lost_grace_s * 1000,
+                              deadline > 0 && ps && ps->start_time_ms
+                                  ? ps->start_time_ms + deadline * 1000
+                                  : 0);
+        t->start_ms = ps ? (ps->started_ms ? ps->started_ms : ps->start_time_ms) : 0;
+        t->completion_ms = ps ? ps->finished_ms : 0;
+    } else {
+        if (!confirmed_gone(c, v->o->ns, t->pod))
+            return false;
+        t->out = pod_classify(NULL, NULL, NULL, now, 0, 0);
+    }
+    switch (t->out.kind) {
+    case POD_PENDING:
+    case POD_RUNNING: s->state = STEP_RUNNING; break;
+    case POD_SUCCEEDED: s->state = STEP_SUCCEEDED; break;
+    default:
+        if (attempts <= t->retries) {
+            s->state = STEP_RETRYING;
+            int64_t delay = RETRY_BASE_MS;
+            for (int k = 1; k < attempts && delay < RETRY_CAP_MS; k++)
+                delay *= 2;
+            t->retry_at_ms = (t->completion_ms ? t->completion_ms : now) +
+                             (delay < RETRY_CAP_MS ? delay : RETRY_CAP_MS);
+        } else {
+            s->state = STEP_FAILED;
+        }
+    }
+    if (!t->completion_ms && (s->state == STEP_SUCCEEDED || s->state == STEP_FAILED))
+        t->completion_ms = now;
+    return true;
+}
+
+/* --- writes ------------------------------------------------------------------------- */
+
+static struct event_ref
+ref_of(const struct kobj *o)
+{
+    struct event_ref r = {OBSERVATORY_GROUP "/v1alpha1", "Observatory", o->ns, o->name, o->uid,
+                          o->rv};
+    return r;
+}
+
+static const char *
+task_phase(const struct task_view *t, enum step_state st)
+{
+    switch (st) {
+    case STEP_WAITING: return "Pending";
+    case STEP_RUNNING:
+        return t->podobj && t->podobj->payload &&
+                       !strcmp(((const struct pod_state *)t->podobj->payload)->phase, "Running")
+                   ? "Running"
+                   : "Pending";
+    case STEP_RETRYING: return "Retrying";
+    case STEP_SUCCEEDED: return "Succeeded";
+    case STEP_FAILED: return "Failed";
+    case STEP_SKIPPED: return "Skipped";
+    }
+    return "Pending";
+}
+
+static void
+add_time(cJSON *o, const char *k, int64_t ms)
+{
+    if (ms > 0) {
+        char t[TIME_RFC3339_MAX];
+        time_fmt_rfc3339(t, ms, 0);
+        cJSON_AddStringToObject(o, k, t);
+    }
+}
+
+static void
+add_condition(cJSON *conds, const char *type, bool status, const char *reason, const char *msg,
+              int64_t gen)
+{
+    char now[TIME_RFC3339_MAX];
+    time_fmt_rfc3339(now, time_now_ms(), 0);
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "type", type);
+    cJSON_AddStringToObject(c, "status", status ? "True" : "False");
+    cJSON_AddStringToObject(c, "reason", reason);
+    cJSON_AddStringToObject(c, "message", msg);
+    cJSON_AddStringToObject(c, "lastTransitionTime", now);
+    cJSON_AddNumberToObject(c, "observedGeneration", (double)gen);
+    cJSON_AddItemToArray(conds, c);
+}
+
+/* The whole desired status; NULL when the recorded one already says it. */
+static char *
+status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh_run)
+{
+    cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
+    const char *phase = fresh_run ? "Pending" : engine_phase_name(v->phase);
+    if (!strcmp(phase, "ExitHandlerRunning"))
+        phase = "Running";
+    cJSON_AddStringToObject(st, "phase", phase);
+    cJSON_AddNumberToObject(st, "run", (double)run);
+    cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
+    add_time(st, "lastScheduleTime", last_schedule_ms);
+    cJSON *tasks = cJSON_AddArrayToObject(st, "tasks");
+    int64_t first_start = 0, last_end = 0;
+    char failed[128] = "";
+    for (size_t i = 0; !fresh_run && i < v->n; i++) {
+        const struct task_view *t = &v->t[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "phase", task_phase(t, v->steps[i].state));
+        if (t->attempts) {
+            cJSON_AddStringToObject(o, "podName", t->pod);
+            cJSON_AddNumberToObject(o, "attempts", t->attempts);
+        }
+        if (t->out.exit_code >= 0)
+            cJSON_AddNumberToObject(o, "exitCode", t->out.exit_code);
+        if (t->out.reason && *t->out.reason)
+            cJSON_AddStringToObject(o, "reason", t->out.reason);
+        add_time(o, "startTime", t->start_ms);
+        if (v->steps[i].state == STEP_SUCCEEDED || v->steps[i].state == STEP_FAILED)
+            add_time(o, "completionTime", t->completion_ms);
+        cJSON_AddItemToArray(tasks, o);
+        if (t->start_ms && (!first_start || t->start_ms < first_start))
+            first_start = t->start_ms;
+        if (t->completion_ms > last_end)
+            last_end = t->completion_ms;
+        if (v->steps[i].state == STEP_FAILED && !failed[0])
+            snprintf(failed, sizeof failed, "%s", t->name);
+    }
+    bool final = !fresh_run && (v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED);
+    add_time(st, "startTime", fresh_run ? 0 : (v->j->start_ms ? v->j->start_ms : first_start));
+    if (final)
+        add_time(st, "completionTime", v->j->completion_ms ? v->j->completion_ms
+                                                           : (last_end ? last_end : time_now_ms()));
+    char msg[256] = "";
+    if (final && failed[0])
+        snprintf(msg, sizeof msg, "task %s failed", failed);
+    else if (final)
+        snprintf(msg, sizeof msg, "all tasks succeeded");
+    cJSON_AddStringToObject(st, "message", msg);
+    char *fp = fingerprint(st);
+    if (fp && v->j->fingerprint && !strcmp(fp, v->j->fingerprint) && !fresh_run) {
+        free(fp);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    free(fp);
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    add_condition(conds, "Ready", v->phase == PHASE_SUCCEEDED && !fresh_run, phase, msg,
+                  v->o->generation);
+    add_condition(conds, "Failed", v->phase == PHASE_FAILED && !fresh_run,
+                  failed[0] ? "TaskFailed" : "NoFailure", msg, v->o->generation);
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+static int
+patch_status(struct observatory_ctl *c, const struct view *v, char *body)
+{
+    char path[300];
+    snprintf(path, sizeof path, API_PREFIX "/namespaces/%s/observatories/%s/status", v->o->ns,
+             v->o->name);
+    return writer_submit(c->writer, v->o->key, v->o->ns, OP_STATUS, "", "PATCH", path,
+                         "application/merge-patch+json", body);
+}
+
+static void
+fail_invalid(struct observatory_ctl *c, struct view *v)
+{
+    struct event_ref r = ref_of(v->o);
+    event_record(c->ctl->events, &r, "Warning", "InvalidSpec", "%s", v->err);
+    log_warn("invalid Observatory", "observatory.name", v->o->name, "namespace", v->o->ns,
+             "error", v->err);
+    cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
+    cJSON_AddStringToObject(st, "phase", "Failed");
+    cJSON_AddStringToObject(st, "message", v->err);
+    cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
+    add_time(st, "completionTime", time_now_ms());
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    add_condition(conds, "Failed", true, "InvalidSpec", v->err, v->o->generation);
+    char *body = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    patch_status(c, v, body);
+}
+
+static int
+create_task_pod(struct observatory_ctl *c, struct view *v, size_t i)
+{
+    struct task_view *t = &v->t[i];
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(v->doc, "metadata");
+    char name[64], path[200], status_env[16], run[24];
+    pod_name(name, v, t->name, t->attempts);
+    bool exit_step = v->steps[i].exit_step;
+    const char *extra_labels[] = {LABEL_TASK, t->name, NULL};
+    struct pod_owner o = {OBSERVATORY_GROUP "/v1alpha1", "Observatory", v->o->name, v->o->ns,
+                          v->o->uid, cJSON_GetObjectItemCaseSensitive(meta, "labels"), LABEL_NAME,
+                          NULL, NULL, extra_labels};
+    snprintf(status_env, sizeof status_env, "%s",
+             engine_main_succeeded(v->steps, v->n) ? "success" : "failed");
+    snprintf(run, sizeof run, "%ld", v->j->run);
+    const char *inject[] = {"OBSERVATORY_NAME", v->o->name, "OBSERVATORY_TASK", t->name,
+                            "OBSERVATORY_RUN", run, exit_step ? "WORKFLOW_STATUS" : NULL,
+                            status_env, NULL};
+    char where[64];
+    if (exit_step)
+        snprintf(where, sizeof where, "spec.onExit");
+    else
+        snprintf(where, sizeof where, "spec.tasks[%zu]", i);
+    struct pod_stage st = {.spec = t->spec, .path = where, .inject_env = inject};
+    cJSON *pod = pod_build_stage(&o, &st, name, v->err, sizeof v->err);
+    if (!pod)
+        return -2;
+    char *body = cJSON_PrintUnformatted(pod);
+    cJSON_Delete(pod);
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods", v->o->ns);
+    return writer_submit(c->writer, v->o->key, v->o->ns, OP_CREATE_POD, name, "POST", path,
+                         "application/json", body);
+}
+
+/* Every task spec must build before anything runs: a typo fails the run up front. */
+static int
+validate_tasks(struct view *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const char *extra[] = {LABEL_TASK, v->t[i].name, NULL};
+        struct pod_owner o = {OBSERVATORY_GROUP "/v1alpha1", "Observatory", v->o->name, v->o->ns,
+                              v->o->uid, NULL, LABEL_NAME, NULL, NULL, extra};
+        char where[64];
+        snprintf(where, sizeof where, v->steps[i].exit_step ? "spec.onExit" : "spec.tasks[%zu]", i);
+        struct pod_stage st = {.spec = v->t[i].spec, .path = where};
+        cJSON *pod = pod_build_stage(&o, &st, "probe", v->err, sizeof v->err);
+        if (!pod)
+            return -1;
+        cJSON_Delete(pod);
+    }
+    return 0;
+}
+
+/* --- scheduling ------------------------------------------------------------------------ */
+
+/* The slot a new run should start for, or 0. Only the most recent due slot counts (missed
+ * slots are not replayed), and only once the current run is final (runs never overlap). */
+static int64_t
+due_slot(struct view *v, int64_t *next_ms, char *err, size_t errlen)
+{
+    *next_ms = 0;
+    const char *sched = jstr(v->spec, "schedule");
+    if (!sched || !*sched || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v->spec, "suspend")))
+        return 0;
+    struct cron_expr e;
+    if (cron_parse(sched, &e, err, errlen))
+        return -1;
+    const char *zone = jstr(v->spec, "timeZone");
+    struct tz *z = tz_load(zone ? zone : "UTC", err, errlen);
+    if (!z)
+        return -1;
+    int64_t now_s = time_now_ms() / 1000, prev = 0, next = 0;
+    int64_t since = (v->j->last_schedule_ms ? v->j->last_schedule_ms : v->j->created_ms) / 1000;
+    if (cron_prev(&e, z, now_s, &prev) != 0 || prev <= since)
+        prev = 0;
+    if (cron_next(&e, z, now_s, &next) == 0)
+        *next_ms = next * 1000;
+    tz_free(z);
+    return prev * 1000;
+}
+
+/* --- reconcile ----------------------------------------------------------------------- */
+
+static void
+requeue_at(struct observatory_ctl *c, const char *key, int64_t at_ms)
+{
+    if (at_ms <= 0)
+        return;
+    int64_t d = at_ms - time_now_ms();
+    workqueue_add_after(c->queue, key, d > 0 ? d + 50 : 50);
+}
+
+static bool
+act(struct observatory_ctl *c, struct view *v)
+{
+    bool final = !strcmp(v->j->phase, "Succeeded") || !strcmp(v->j->phase, "Failed");
+    char err[256];
+    int64_t next_ms;
+    int64_t slot = due_slot(v, &next_ms, err, sizeof err);
+    if (slot < 0) {
+        snprintf(v->err, sizeof v->err, "spec.schedule/timeZone: %s", err);
+        if (strcmp(v->j->phase, "Failed"))
+            fail_invalid(c, v);
+        return true;
+    }
+    requeue_at(c, v->o->key, next_ms);
+    bool scheduled = jstr(v->spec, "schedule") && *jstr(v->spec, "schedule");
+    if (scheduled && slot && (final || v->j->run == 0)) {
+        char *body = status_body(v, v->j->run + 1, slot, true);
+        return body && patch_status(c, v, body) == 0;
+    }
+    if (scheduled && v->j->run == 0)
+        return false; /* waiting for the first slot */
+    if (final)
+        return false;
+    if (v->j->ntasks == 0 && validate_tasks(v)) {
+        fail_invalid(c, v);
+        return true;
+    }
+    size_t start[ENGINE_MAX_STEPS + 1];
+    size_t k = engine_ready(v->steps, v->n, v->max_concurrent, start);
+    for (size_t i = 0; i < k; i++) {
+        struct task_view *t = &v->t[start[i]];
+        if (v->steps[start[i]].state == STEP_RETRYING && time_now_ms() < t->retry_at_ms) {
+            requeue_at(c, v->o->key, t->retry_at_ms);
+            continue;
+        }
+        int rc = create_task_pod(c, v, start[i]);
+        if (rc == -2) {
+            fail_invalid(c, v);
+            return true;
+        }
+        return rc == 0;
+    }
+    char *body = status_body(v, v->j->run, v->j->last_schedule_ms, false);
+    return body && patch_status(c, v, body) == 0;
+}
+
+static struct kobj *
+find_obs(struct observatory_ctl *c, const char *key)
+{
+    char ns[64];
+    const char *slash = strchr(key, '/');
+    if (!slash || (size_t)(slash - key) >= sizeof ns)
+        return NULL;
+    memcpy(ns, key, (size_t)(slash - key));
+    ns[slash - key] = '\0';
+    return nswatch_get(&c->obs, ns, slash + 1);
+}
+
+static void
+confirm_gone(struct observatory_ctl *c, struct view *v, const char *pod)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", v->o->ns, pod);
+    writer_submit(c->writer, v->o->key, v->o->ns, OP_CONFIRM_GONE, pod, "GET", path, NULL, NULL);
+}
+
+static void
+reconcile(void *arg, const char *key)
+{
+    struct observatory_ctl *c = arg;
+    if (c->ctl->may_write && !c->ctl->may_write(c->ctl->may_write_arg))
+        return;
+    if (writer_busy(c->writer, key))
+        return;
+    struct kobj *o = find_obs(c, key);
+    if (!o || !o->payload || o->deletion_ms)
+        return;
+    struct view *v = calloc(1, sizeof *v);
+    if (!v) {
+        workqueue_add_rate_limited(c->queue, key);
+        return;
+    }
+    v->o = o;
+    v->j = o->payload;
+    v->doc = cJSON_Parse(v->j->doc);
+    v->spec = cJSON_GetObjectItemCaseSensitive(v->doc, "spec");
+    if (build_graph(v)) {
+        if (strcmp(v->j->phase, "Failed"))
+            fail_invalid(c, v);
+        goto out;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        if (!view_task(c, v, i)) {
+            confirm_gone(c, v, v->t[i].pod);
+            goto out;
+        }
+    }
+    engine_skip_blocked(v->steps, v->n);
+    v->phase = engine_phase(v->steps, v->n);
+    act(c, v);
+out:
+    cJSON_Delete(v->doc);
+    free(v);
+}
+
+static void
+op_done(void *arg, const struct write_op *op, const struct kube_response *r)
+{
+    struct observatory_ctl *c = arg;
+    bool ok = r->status >= 200 && r->status < 300;
+    char key[200];
+    snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
+    if (op->kind == OP_CREATE_POD && (ok || r->status == 409)) {
+        cJSON *pod = ok ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
+        struct informer *inf = nswatch_for(&c->ctl->pods, op->ns);
+        if (pod && inf)
+            informer_apply(inf, pod);
+        cJSON_Delete(pod);
+        strset_del(c->gone, key);
+        if (ok) {
+            metrics_add(c->m_pods, 1, "task");
+            struct kobj *o = find_obs(c, op->key);
+            if (o) {
+                struct event_ref ref = ref_of(o);
+                event_record(c->ctl->events, &ref, "Normal", "TaskStarted", "created pod %s",
+                             op->target);
+            }
+        }
+    } else if (op->kind == OP_CONFIRM_GONE) {
+        if (r->status == 404)
+            strset_add(c->gone, key);
+    } else if (op->kind == OP_STATUS && ok) {
+        cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+        struct informer *inf = nswatch_for(&c->obs, op->ns);
+        if (obj && inf)
+            informer_apply(inf, obj);
+        cJSON_Delete(obj);
+    } else if (!ok) {
+        char code[16];
+        snprintf(code, sizeof code, "%ld", r->status);
+        log_warn("API request failed", "observatory", op->key, "status", code, "error",
+                 r->error ? r->error : "");
+    }
+    if (!ok && r->status != 404 && r->status != 409)
+        workqueue_add_rate_limited(c->queue, op->key);
+    else
+        workqueue_add(c->queue, op->key);
+}
+
+static void
+on_obs(void *arg, enum informer_event ev, const struct kobj *o)
+{
+    struct observatory_ctl *c = arg;
+    if (ev != INFORMER_DELETE)
+        workqueue_add(c->queue, o->key);
+}
+
+void
+observatory_ctl_pod_changed(struct observatory_ctl *c, const char *ns, const char *name)
+{
+    char key[320];
+    snprintf(key, sizeof key, "%s/%s", ns, name);
+    workqueue_add(c->queue, key);
+}
+
+static void
+enqueue(void *arg, struct kobj *o)
+{
+    struct observatory_ctl *c = arg;
+    workqueue_add(c->queue, o->key);
+}
+
+void
+observatory_ctl_resync(struct observatory_ctl *c)
+{
+    nswatch_foreach(&c->obs, enqueue, c);
+}
+
+static const struct informer_kind kind_obs = {"observatories", NULL, obs_trim, obs_free_payload};
+
+struct observatory_ctl *
+observatory_ctl_new(struct ctl *ctl)
+{
+    struct observatory_ctl *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->ctl = ctl;
+    c->queue = workqueue_new(ctl->loop, reconcile, c);
+    c->writer = writer_new(ctl->client, op_done, c);
+    c->gone = strset_new();
+    static const char *const l_type[] = {"type", NULL};
+    c->m_pods = metrics_counter("observatory_pods_created_total", "Observatory task pods created",
+                                l_type);
+    if (!c->queue || !c->writer || !c->gone ||
+        nswatch_init(&c->obs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces, API_PREFIX,
+                     "observatories", NULL, &kind_obs, ctl->cfg->watch_timeout_s, on_obs, c)) {
+        observatory_ctl_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void
+observatory_ctl_start(struct observatory_ctl *c)
+{
+    nswatch_start(&c->obs);
+}
+
+int
+observatory_ctl_synced(const struct observatory_ctl *c)
+{
+    return nswatch_synced(&c->obs);
+}
+
+void
+observatory_ctl_free(struct observatory_ctl *c)
+{
+    if (!c)
+        return;
+    writer_free(c->writer);
+    nswatch_free(&c->obs);
+    workqueue_free(c->queue);
+    strset_free(c->gone);
+    free(c);
+}
