@@ -90,8 +90,20 @@ integration: build/omjob-operator build/asan/omjob-operator
 	$(PY) -m unittest discover -s tests/integration -p 'test_*.py' -v
 
 # The one command README and .ci/run use.
-test: all lint unit image integration
+test: all lint unit image helm-check integration
 	@echo "make test: all test stages passed"
+
+# --- Helm chart and plain manifests --------------------------------------------------
+# manifests: chart crds/ := crds/, deploy/manifests/ := helm template of the chart's defaults.
+# helm-check: helm lint/template over the value combinations, rendered-object and drift checks.
+manifests:
+	@[ -x build/tools/bin/helm ] || tests/tools/install-k8s-clients.sh
+	deploy/helm/render.sh
+
+helm-check:
+	tests/helm/check.sh
+
+.PHONY: manifests helm-check
 
 # --- image ---------------------------------------------------------------------------
 image: build/omjob-operator

@@ -57,6 +57,9 @@ static const struct opt opts[] = {
     {"burst", "KUBE_API_BURST", OPT_LONG, O(burst), "30", 1, 100000, "write request burst"},
     {"node-lost-grace-seconds", "NODE_LOST_GRACE_SECONDS", OPT_LONG, O(node_lost_grace_s), "120", 0,
      86400, "a main pod whose node is NotReady/Unknown this long is treated as lost"},
+    {"watch-nodes", "WATCH_NODES", OPT_BOOL, O(watch_nodes), "true", 0, 0,
+     "watch Nodes to detect node loss (needs list/watch on nodes; false: node loss is seen "
+     "only when the pod itself fails or is evicted)"},
     {"watch-timeout-seconds", "WATCH_TIMEOUT_SECONDS", OPT_LONG, O(watch_timeout_s), "300", 10,
      3600, "server-side timeout of each watch request"},
     {"clock-offset-seconds", "OMJ_CLOCK_OFFSET_SECONDS", OPT_LONG, O(clock_offset_s), "0",

@@ -25,6 +25,7 @@ struct config {
     long qps;
     long burst;
     long node_lost_grace_s;
+    bool watch_nodes;
     long watch_timeout_s;
     long clock_offset_s; /* test only: shifts time_now_ms() */
     bool show_version;

@@ -1,4 +1,5 @@
 /* omjob-operator: flags/env → config, then either the `pipeline` client or the operator. */
+#include "cli/pipeline.h"
 #include "config.h"
 #include "operator.h"
 #include "util/log.h"
@@ -10,10 +11,8 @@
 int
 main(int argc, char **argv)
 {
-    if (argc > 1 && !strcmp(argv[1], "pipeline")) {
-        fprintf(stderr, "omjob-operator: the pipeline client is not built yet (issue 7)\n");
-        return 2;
-    }
+    if (argc > 1 && !strcmp(argv[1], "pipeline"))
+        return cli_pipeline_main(argc - 1, argv + 1);
     struct config cfg;
     char err[512];
     if (config_load(&cfg, argc, (const char *const *)argv, err, sizeof err)) {

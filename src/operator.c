@@ -8,9 +8,11 @@
 #include "kube/lease.h"
 #include "kube/watch.h"
 #include "ctl/ctl.h"
+#include "ctl/cronomjob.h"
 #include "ctl/observatory.h"
 #include "ctl/omjob.h"
 #include "ctl/pods.h"
+#include "ctl/seqjob.h"
 #include "kube/event.h"
 #include "loop.h"
 #include "util/buf.h"
@@ -34,10 +36,13 @@ struct operator {
     struct responder *responder;
     struct lease *lease;
     uint64_t shutdown_timer;
+    uint64_t resync_timer;
     bool stopping;
     struct ctl ctl;
     struct omjob_ctl *omjob;
     struct observatory_ctl *observatory;
+    struct cronomjob_ctl *cronomjob;
+    struct seqjob_ctl *seqjob;
     int exit_code;
 };
 
@@ -89,6 +94,10 @@ on_leading(void *arg)
         omjob_ctl_resync(op->omjob);
     if (op->observatory)
         observatory_ctl_resync(op->observatory);
+    if (op->cronomjob)
+        cronomjob_ctl_resync(op->cronomjob);
+    if (op->seqjob)
+        seqjob_ctl_resync(op->seqjob);
 }
 
 /* --- health and metrics ----------------------------------------------------------------- */
@@ -96,9 +105,11 @@ on_leading(void *arg)
 static bool
 all_synced(const struct operator *op)
 {
-    return nswatch_synced(&op->ctl.pods) && op->ctl.nodes && informer_synced(op->ctl.nodes) &&
+    return nswatch_synced(&op->ctl.pods) && (!op->ctl.nodes || informer_synced(op->ctl.nodes)) &&
            (!op->omjob || omjob_ctl_synced(op->omjob)) &&
-           (!op->observatory || observatory_ctl_synced(op->observatory));
+           (!op->observatory || observatory_ctl_synced(op->observatory)) &&
+           (!op->cronomjob || cronomjob_ctl_synced(op->cronomjob)) &&
+           (!op->seqjob || seqjob_ctl_synced(op->seqjob));
 }
 
 static int
@@ -284,6 +295,17 @@ on_lease_lost(void *arg)
     loop_stop(op->loop);
 }
 
+/* The safety net of a level-triggered operator: every REQUEUE_DELAY_SECONDS the
+ * controllers look at their live objects again, whatever the watches said. */
+static void
+on_resync_timer(struct loop *l, void *arg)
+{
+    struct operator *op = arg;
+    if (may_write(op))
+        on_leading(op);
+    op->resync_timer = loop_timer_add(l, op->cfg->requeue_delay_s * 1000, on_resync_timer, op);
+}
+
 static int
 setup_lease(struct operator *op)
 {
@@ -362,10 +384,14 @@ setup_controllers(struct operator *op)
     if (nswatch_init(&ctl->pods, op->loop, op->client, cfg->watch_namespaces, "/api/v1", "pods",
                      MANAGED_SELECTOR, &kind_pods, cfg->watch_timeout_s, on_pod, op))
         return -1;
-    ctl->nodes = informer_new(op->loop, op->client, "/api/v1/nodes", NULL, &kind_nodes,
-                              cfg->watch_timeout_s, on_node, op);
-    if (!ctl->nodes)
-        return -1;
+    if (cfg->watch_nodes) {
+        ctl->nodes = informer_new(op->loop, op->client, "/api/v1/nodes", NULL, &kind_nodes,
+                                  cfg->watch_timeout_s, on_node, op);
+        if (!ctl->nodes)
+            return -1;
+    } else {
+        log_warn("WATCH_NODES=false: node loss is detected only when pods fail or are evicted");
+    }
     if (list_has(cfg->controllers, "omjob")) {
         op->omjob = omjob_ctl_new(ctl);
         if (!op->omjob)
@@ -376,12 +402,28 @@ setup_controllers(struct operator *op)
         if (!op->observatory)
             return -1;
     }
+    if (list_has(cfg->controllers, "cronomjob")) {
+        op->cronomjob = cronomjob_ctl_new(ctl);
+        if (!op->cronomjob)
+            return -1;
+    }
+    if (list_has(cfg->controllers, "seqjob")) {
+        op->seqjob = seqjob_ctl_new(ctl);
+        if (!op->seqjob)
+            return -1;
+    }
     nswatch_start(&ctl->pods);
-    informer_start(ctl->nodes);
+    if (ctl->nodes)
+        informer_start(ctl->nodes);
     if (op->omjob)
         omjob_ctl_start(op->omjob);
     if (op->observatory)
         observatory_ctl_start(op->observatory);
+    if (op->cronomjob)
+        cronomjob_ctl_start(op->cronomjob);
+    if (op->seqjob)
+        seqjob_ctl_start(op->seqjob);
+    op->resync_timer = loop_timer_add(op->loop, cfg->requeue_delay_s * 1000, on_resync_timer, op);
     return 0;
 }
 
@@ -390,11 +432,14 @@ teardown(struct operator *op)
 {
     omjob_ctl_free(op->omjob);
     observatory_ctl_free(op->observatory);
+    cronomjob_ctl_free(op->cronomjob);
+    seqjob_ctl_free(op->seqjob);
     nswatch_free(&op->ctl.pods);
     informer_free(op->ctl.nodes);
     event_recorder_free(op->ctl.events);
     lease_free(op->lease);
     loop_timer_cancel(op->loop, op->shutdown_timer);
+    loop_timer_cancel(op->loop, op->resync_timer);
     responder_free(op->responder);
     kube_client_free(op->client);
     kube_config_free(&op->kcfg);

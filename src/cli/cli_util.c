@@ -456,6 +456,22 @@ expect_end(struct yctx *y)
     return 0;
 }
 
+static int
+json_depth(const cJSON *j, int depth)
+{
+    int max = depth;
+    const cJSON *c;
+    if (depth > CLI_YAML_MAX_DEPTH)
+        return depth;
+    cJSON_ArrayForEach(c, j) {
+        if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+            int d = json_depth(c, depth + 1);
+            max = d > max ? d : max;
+        }
+    }
+    return max;
+}
+
 cJSON *
 cli_yaml_to_json(const char *text, size_t len, char *err, size_t errlen)
 {
@@ -463,6 +479,21 @@ cli_yaml_to_json(const char *text, size_t len, char *err, size_t errlen)
     if (len > CLI_YAML_MAX_BYTES) {
         snprintf(err, errlen, "larger than %d bytes", CLI_YAML_MAX_BYTES);
         return NULL;
+    }
+    /* JSON first when it looks like JSON: libyaml refuses the \uD83D\uDE00 surrogate-pair
+     * escapes JSON encoders write for characters outside the BMP. */
+    size_t lead = 0;
+    while (lead < len && strchr(" \t\r\n", text[lead]))
+        lead++;
+    if (lead < len && (text[lead] == '{' || text[lead] == '[')) {
+        cJSON *j = cJSON_ParseWithLength(text, len);
+        if (j && json_depth(j, 1) > CLI_YAML_MAX_DEPTH) {
+            cJSON_Delete(j);
+            snprintf(err, errlen, "JSON nested deeper than %d levels", CLI_YAML_MAX_DEPTH);
+            return NULL;
+        }
+        if (j)
+            return j;
     }
     if (!yaml_parser_initialize(&y.p)) {
         snprintf(err, errlen, "out of memory");

@@ -54,6 +54,8 @@ const struct cJSON *cmd_newest(const struct cJSON *list);
 /* Prints a cJSON tree on one line. */
 void cmd_print_json(const struct cJSON *j);
 const char *cmd_jstr(const struct cJSON *o, const char *path);
+/* metadata.annotations[key] (keys hold dots, so not a cmd_jstr path), or NULL. */
+const char *cmd_annotation(const struct cJSON *o, const char *key);
 
 int cmd_deploy(struct cmd *x);
 int cmd_run(struct cmd *x);

@@ -151,6 +151,16 @@ cmd_jstr(const cJSON *o, const char *path)
     return cJSON_IsString(o) ? o->valuestring : NULL;
 }
 
+const char *
+cmd_annotation(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"),
+                                         "annotations"),
+        key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
 const cJSON *
 cmd_newest(const cJSON *list)
 {
@@ -164,7 +174,7 @@ cmd_newest(const cJSON *list)
         }
         const char *bts = cmd_jstr(best, "metadata.creationTimestamp");
         int c = strcmp(ts ? ts : "", bts ? bts : "");
-        if (c > 0 || (c == 0 && strcmp(nm ? nm : "", cmd_jstr(best, "metadata.name") ?: "") > 0))
+        if (c > 0 || (c == 0 && strcmp(nm ? nm : "", cmd_jstr(best, "metadata.name") ? cmd_jstr(best, "metadata.name") : "") > 0))
             best = it;
     }
     return best;
@@ -199,10 +209,10 @@ cmd_load_pipeline(struct cmd *x)
         cJSON_Delete(cm);
         return -1;
     }
-    const char *t = cmd_jstr(cm, "metadata.annotations." CLI_ANN_PREFIX "pipeline-type");
-    const char *f = cmd_jstr(cm, "metadata.annotations." CLI_ANN_PREFIX "fqn");
-    const char *s = cmd_jstr(cm, "metadata.annotations." CLI_ANN_PREFIX "secret");
-    const char *m = cmd_jstr(cm, "metadata.annotations." CLI_ANN_PREFIX "mode");
+    const char *t = cmd_annotation(cm, CLI_ANN_PREFIX "pipeline-type");
+    const char *f = cmd_annotation(cm, CLI_ANN_PREFIX "fqn");
+    const char *s = cmd_annotation(cm, CLI_ANN_PREFIX "secret");
+    const char *m = cmd_annotation(cm, CLI_ANN_PREFIX "mode");
     if (t && !x->o.pipeline_type)
         snprintf(x->pipeline_type, sizeof x->pipeline_type, "%s", t);
     if (f && !x->o.fqn)

@@ -185,7 +185,8 @@ status_sig(int64_t last_schedule_s, int64_t last_success_s, const char *last_omj
     buf_init(&b, 1u << 20);
     buf_printf(&b, "%lld|%lld|%s|", (long long)last_schedule_s, (long long)last_success_s,
                last_omjob);
-    qsort(active, nactive, sizeof *active, cmp_str);
+    if (nactive > 1)
+        qsort(active, nactive, sizeof *active, cmp_str);
     for (size_t i = 0; i < nactive; i++)
         buf_printf(&b, "%s,", active[i]);
     buf_printf(&b, "|%s|%s|%s|%lld", message, ready, reason, (long long)gen);

@@ -272,7 +272,7 @@ fnv(uint64_t h, const char *s)
         h ^= (unsigned char)*s;
         h *= 0x100000001b3ULL;
     }
-    return fnv(h, "") ^ 0; /* keep the recursion trivial for the compiler */
+    return h;
 }
 
 static int
@@ -290,9 +290,10 @@ hash_value(uint64_t h, const cJSON *v, const char *key)
                 !strcmp(key, "completionTime")))
         return fnv(h, "<time>");
     if (cJSON_IsObject(v)) {
-        const cJSON *kids[64], *k;
+        const cJSON *kids[64] = {NULL}; /* a status object has far fewer keys */
         size_t n = 0;
-        cJSON_ArrayForEach(k, v) if (n < 64) kids[n++] = k;
+        for (const cJSON *k = v->child; k && n < 64; k = k->next)
+            kids[n++] = k;
         qsort(kids, n, sizeof kids[0], cmp_keys);
         h = fnv(h, "{");
         for (size_t i = 0; i < n; i++)
@@ -703,14 +704,26 @@ status_path(char *out, size_t n, const struct kobj *o)
     snprintf(out, n, API_PREFIX "/namespaces/%s/sequentialjobs/%s/status", o->ns, o->name);
 }
 
-/* Sends a merge patch replacing the status by st (consumed). */
+static void
+null_absent(cJSON *o, const char *key)
+{
+    if (o && !cJSON_GetObjectItemCaseSensitive(o, key))
+        cJSON_AddNullToObject(o, key);
+}
+
+/* Sends a merge patch replacing the status by st (consumed). Fields st leaves out are
+ * removed (a merge patch would keep them), so the recorded status equals st. */
 static int
 patch_status(struct seqjob_ctl *c, const struct kobj *o, cJSON *st, bool final)
 {
     char path[400];
     cJSON *root = cJSON_CreateObject();
     if (!final)
-        cJSON_AddNullToObject(st, "completionTime"); /* a re-run after a fixed spec */
+        null_absent(st, "completionTime"); /* a re-run after a fixed spec */
+    null_absent(st, "startTime");
+    cJSON *pr = cJSON_GetObjectItemCaseSensitive(st, "progress");
+    null_absent(pr, "currentIndex");
+    null_absent(pr, "failedIndex");
     cJSON_AddItemToObject(root, "status", st);
     char *body = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -728,15 +741,14 @@ fail_invalid(struct seqjob_ctl *c, const struct kobj *o, const struct seqjob_obj
     log_warn("invalid SequentialJob", "sequentialjob", o->key, "error", err);
     char now[TIME_RFC3339_MAX];
     time_fmt_rfc3339(now, time_now_ms(), 0);
-    struct view v = {.o = (struct kobj *)o, .j = (struct seqjob_obj *)j, .phase = PHASE_FAILED};
     cJSON *st = cJSON_CreateObject(), *conds;
     cJSON_AddStringToObject(st, "phase", "Failed");
     cJSON_AddNumberToObject(st, "observedGeneration", (double)o->generation);
     cJSON_AddStringToObject(st, "completionTime", now);
     conds = cJSON_AddArrayToObject(st, "conditions");
-    add_condition(conds, v.j, COND_AVAILABLE, false, "InvalidSpec", "", now, o->generation);
-    add_condition(conds, v.j, COND_PROGRESSING, false, "InvalidSpec", "", now, o->generation);
-    add_condition(conds, v.j, COND_FAILED, true, "InvalidSpec", err, now, o->generation);
+    add_condition(conds, j, COND_AVAILABLE, false, "InvalidSpec", "", now, o->generation);
+    add_condition(conds, j, COND_PROGRESSING, false, "InvalidSpec", "", now, o->generation);
+    add_condition(conds, j, COND_FAILED, true, "InvalidSpec", err, now, o->generation);
     patch_status(c, o, st, true);
 }
 
@@ -906,10 +918,11 @@ existing_job(struct seqjob_ctl *c, const struct write_op *op, const struct kube_
     cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences"))
     {
         const char *kind = jstr(ref, "kind"), *name = jstr(ref, "name"), *uid = jstr(ref, "uid");
-        bool seq = kind && !strcmp(kind, "SequentialJob") && name && o && !strcmp(name, o->name);
-        ours = ours || (seq && uid && !strcmp(uid, o->uid) && cJSON_IsTrue(
-                                                                 cJSON_GetObjectItem(ref, "controller")));
-        namesake = namesake || seq;
+        if (!o || !kind || !name || strcmp(kind, "SequentialJob") || strcmp(name, o->name))
+            continue;
+        namesake = true;
+        if (uid && !strcmp(uid, o->uid) && cJSON_IsTrue(cJSON_GetObjectItem(ref, "controller")))
+            ours = true;
     }
     if (ours) {
         struct informer *inf = nswatch_for(&c->jobs, op->ns);

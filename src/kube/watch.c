@@ -172,6 +172,17 @@ list_done(void *arg, const struct kube_response *r)
 {
     struct informer *inf = arg;
     inf->req_id = 0;
+    if (r->status == 404 && !inf->cont) {
+        /* The resource is not served: its CRD is not installed (yet). Nothing can exist, so
+         * the (empty) cache counts as synced — the operator becomes ready and runs the kinds
+         * that are installed — and the LIST is retried with backoff until the CRD appears. */
+        if (!inf->synced)
+            log_warn("resource not found on the API server: is its CRD installed?", "resource",
+                     inf->path);
+        inf->synced = true;
+        inf_backoff(inf, "resource not found (404)");
+        return;
+    }
     if (r->status != 200) {
         set_str(&inf->cont, NULL);
         inf_backoff(inf, r->error ? r->error : "list failed");
