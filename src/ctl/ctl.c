@@ -1,5 +1,9 @@
 #include "ctl/ctl.h"
 
+#include "kube/client.h"
+#include "util/timeutil.h"
+
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,46 @@ nswatch_get(const struct nswatch *w, const char *ns, const char *name)
     if (snprintf(key, sizeof key, "%s/%s", ns, name) >= (int)sizeof key)
         return NULL;
     return cache_get(informer_cache(inf), key);
+}
+
+struct kobj *
+nswatch_get_key(const struct nswatch *w, const char *key)
+{
+    char ns[64];
+    const char *slash = strchr(key, '/');
+    if (!slash || (size_t)(slash - key) >= sizeof ns)
+        return NULL;
+    memcpy(ns, key, (size_t)(slash - key));
+    ns[slash - key] = '\0';
+    return nswatch_get(w, ns, slash + 1);
+}
+
+void
+nswatch_apply_response(const struct nswatch *w, const char *ns, const struct kube_response *r)
+{
+    struct informer *inf = nswatch_for(w, ns);
+    if (!inf || r->status < 200 || r->status >= 300)
+        return;
+    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+    if (obj)
+        informer_apply(inf, obj);
+    cJSON_Delete(obj);
+}
+
+void
+ctl_condition(cJSON *conds, const char *type, bool status, const char *reason,
+              const char *message, int64_t generation)
+{
+    char now[TIME_RFC3339_MAX];
+    time_fmt_rfc3339(now, time_now_ms(), 0);
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "type", type);
+    cJSON_AddStringToObject(c, "status", status ? "True" : "False");
+    cJSON_AddStringToObject(c, "reason", reason && *reason ? reason : "Unknown");
+    cJSON_AddStringToObject(c, "message", message ? message : "");
+    cJSON_AddStringToObject(c, "lastTransitionTime", now);
+    cJSON_AddNumberToObject(c, "observedGeneration", (double)generation);
+    cJSON_AddItemToArray(conds, c);
 }
 
 bool

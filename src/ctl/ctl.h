@@ -27,6 +27,11 @@ struct nswatch {
 /* The informer whose cache holds namespace ns, or NULL when ns is not watched. */
 struct informer *nswatch_for(const struct nswatch *w, const char *ns);
 struct kobj *nswatch_get(const struct nswatch *w, const char *ns, const char *name);
+/* The same by "namespace/name" key (a workqueue key). */
+struct kobj *nswatch_get_key(const struct nswatch *w, const char *key);
+/* Write-through: puts the object in a 2xx response body into the cache of its namespace. */
+struct kube_response;
+void nswatch_apply_response(const struct nswatch *w, const char *ns, const struct kube_response *r);
 bool nswatch_synced(const struct nswatch *w);
 void nswatch_foreach(const struct nswatch *w, void (*fn)(void *arg, struct kobj *o), void *arg);
 void nswatch_free(struct nswatch *w);
@@ -36,6 +41,11 @@ int nswatch_init(struct nswatch *w, struct loop *l, struct kube_client *c, const
                  const struct informer_kind *kind, long watch_timeout_s, informer_fn fn,
                  void *arg);
 void nswatch_start(struct nswatch *w);
+
+/* Appends a metav1.Condition (lastTransitionTime = now) to the array conds. */
+struct cJSON;
+void ctl_condition(struct cJSON *conds, const char *type, bool status, const char *reason,
+                   const char *message, int64_t generation);
 
 struct ctl {
     struct loop *loop;

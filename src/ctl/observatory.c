@@ -12,6 +12,7 @@
 #include "kube/queue.h"
 #include "util/buf.h"
 #include "util/cron.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/strset.h"
 #include "util/timeutil.h"
@@ -55,27 +56,6 @@ struct obs_obj {
 
 /* --- status fingerprints: the same function reads the recorded and the desired status --- */
 
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int64_t
-jint(const cJSON *o, const char *k, int64_t dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
-}
-
-static int64_t
-jtime(const cJSON *o, const char *k)
-{
-    int64_t ms;
-    const char *s = jstr(o, k);
-    return s && !time_parse_rfc3339(s, &ms) ? ms : 0;
-}
 
 /* phase, run, observedGeneration and each task's name/phase/podName/attempts/exitCode/reason */
 static char *
@@ -83,16 +63,16 @@ fingerprint(const cJSON *st)
 {
     struct buf b;
     buf_init(&b, 1 << 20);
-    buf_printf(&b, "%s|%lld|%lld", jstr(st, "phase") ? jstr(st, "phase") : "",
-               (long long)jint(st, "run", 0), (long long)jint(st, "observedGeneration", 0));
+    buf_printf(&b, "%s|%lld|%lld", json_str(st, "phase") ? json_str(st, "phase") : "",
+               (long long)json_int(st, "run", 0), (long long)json_int(st, "observedGeneration", 0));
     const cJSON *t;
     cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(st, "tasks"))
     {
-        const char *name = jstr(t, "name"), *phase = jstr(t, "phase"), *pod = jstr(t, "podName");
-        const char *reason = jstr(t, "reason");
+        const char *name = json_str(t, "name"), *phase = json_str(t, "phase"), *pod = json_str(t, "podName");
+        const char *reason = json_str(t, "reason");
         buf_printf(&b, "|%s:%s:%s:%lld:%lld:%s", name ? name : "", phase ? phase : "",
-                   pod ? pod : "", (long long)jint(t, "attempts", 0),
-                   (long long)jint(t, "exitCode", -1), reason ? reason : "");
+                   pod ? pod : "", (long long)json_int(t, "attempts", 0),
+                   (long long)json_int(t, "exitCode", -1), reason ? reason : "");
     }
     return buf_take(&b);
 }
@@ -141,13 +121,13 @@ obs_trim(const cJSON *obj)
         return NULL;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    copy_str(o->phase, sizeof o->phase, jstr(st, "phase"));
-    o->run = (long)jint(st, "run", 0);
-    o->last_schedule_ms = jtime(st, "lastScheduleTime");
-    o->start_ms = jtime(st, "startTime");
-    o->completion_ms = jtime(st, "completionTime");
-    o->created_ms = jtime(meta, "creationTimestamp");
-    o->observed_gen = jint(st, "observedGeneration", 0);
+    copy_str(o->phase, sizeof o->phase, json_str(st, "phase"));
+    o->run = (long)json_int(st, "run", 0);
+    o->last_schedule_ms = json_time_ms(st, "lastScheduleTime");
+    o->start_ms = json_time_ms(st, "startTime");
+    o->completion_ms = json_time_ms(st, "completionTime");
+    o->created_ms = json_time_ms(meta, "creationTimestamp");
+    o->observed_gen = json_int(st, "observedGeneration", 0);
     const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(st, "tasks"), *t;
     int n = cJSON_GetArraySize(tasks);
     if (n > 0 && n <= ENGINE_MAX_STEPS)
@@ -157,13 +137,13 @@ obs_trim(const cJSON *obj)
         if (!o->tasks || o->ntasks == (size_t)n)
             break;
         struct task_rec *r = &o->tasks[o->ntasks++];
-        copy_str(r->name, sizeof r->name, jstr(t, "name"));
-        copy_str(r->phase, sizeof r->phase, jstr(t, "phase"));
-        copy_str(r->reason, sizeof r->reason, jstr(t, "reason"));
-        r->attempts = (int)jint(t, "attempts", 0);
-        r->exit_code = (int)jint(t, "exitCode", -1);
-        r->start_ms = jtime(t, "startTime");
-        r->completion_ms = jtime(t, "completionTime");
+        copy_str(r->name, sizeof r->name, json_str(t, "name"));
+        copy_str(r->phase, sizeof r->phase, json_str(t, "phase"));
+        copy_str(r->reason, sizeof r->reason, json_str(t, "reason"));
+        r->attempts = (int)json_int(t, "attempts", 0);
+        r->exit_code = (int)json_int(t, "exitCode", -1);
+        r->start_ms = json_time_ms(t, "startTime");
+        r->completion_ms = json_time_ms(t, "completionTime");
     }
     o->fingerprint = fingerprint(st);
     o->doc = obs_doc(obj);
@@ -268,7 +248,7 @@ build_graph(struct view *v)
     size_t i = 0;
     cJSON_ArrayForEach(t, tasks)
     {
-        const char *name = jstr(t, "name");
+        const char *name = json_str(t, "name");
         if (!name || !valid_task_name(name)) {
             snprintf(v->err, sizeof v->err,
                      "spec.tasks[%zu].name: \"%.40s\" must be 1-%d lower-case letters, digits "
@@ -278,7 +258,7 @@ build_graph(struct view *v)
         }
         v->t[i].spec = t;
         copy_str(v->t[i].name, sizeof v->t[i].name, name);
-        int64_t retries = jint(t, "retries", 0);
+        int64_t retries = json_int(t, "retries", 0);
         v->t[i].retries = retries < 0 ? 0 : retries > MAX_RETRIES ? MAX_RETRIES : (int)retries;
         v->steps[i].name = v->t[i].name;
         i++;
@@ -316,12 +296,12 @@ build_graph(struct view *v)
         struct task_view *e = &v->t[v->n];
         e->spec = on_exit;
         copy_str(e->name, sizeof e->name, ON_EXIT_NAME);
-        int64_t retries = jint(on_exit, "retries", 0);
+        int64_t retries = json_int(on_exit, "retries", 0);
         e->retries = retries < 0 ? 0 : retries > MAX_RETRIES ? MAX_RETRIES : (int)retries;
         v->steps[v->n] = (struct step){.name = e->name, .exit_step = true};
         v->n++;
     }
-    int64_t mc = jint(v->spec, "maxConcurrent", 0);
+    int64_t mc = json_int(v->spec, "maxConcurrent", 0);
     v->max_concurrent = mc > 0 ? (size_t)mc : 0;
     return 0;
 }
@@ -376,7 +356,7 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
             struct kobj *n = cache_get(informer_cache(c->ctl->nodes), ps->node_name);
             node = n ? n->payload : NULL;
         }
-        int64_t deadline = jint(t->spec, "activeDeadlineSeconds", 0);
+        int64_t deadline = json_int(t->spec, "activeDeadlineSeconds", 0);
         t->out = pod_classify(t->podobj, ps, node, now, c->ctl->cfg->node_lost_grace_s * 1000,
                               deadline > 0 && ps && ps->start_time_ms
                                   ? ps->start_time_ms + deadline * 1000
@@ -447,22 +427,6 @@ add_time(cJSON *o, const char *k, int64_t ms)
     }
 }
 
-static void
-add_condition(cJSON *conds, const char *type, bool status, const char *reason, const char *msg,
-              int64_t gen)
-{
-    char now[TIME_RFC3339_MAX];
-    time_fmt_rfc3339(now, time_now_ms(), 0);
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "type", type);
-    cJSON_AddStringToObject(c, "status", status ? "True" : "False");
-    cJSON_AddStringToObject(c, "reason", reason);
-    cJSON_AddStringToObject(c, "message", msg);
-    cJSON_AddStringToObject(c, "lastTransitionTime", now);
-    cJSON_AddNumberToObject(c, "observedGeneration", (double)gen);
-    cJSON_AddItemToArray(conds, c);
-}
-
 /* The whole desired status; NULL when the recorded one already says it. */
 static char *
 status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh_run)
@@ -521,9 +485,9 @@ status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh
     }
     free(fp);
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
-    add_condition(conds, "Ready", v->phase == PHASE_SUCCEEDED && !fresh_run, phase, msg,
+    ctl_condition(conds, "Ready", v->phase == PHASE_SUCCEEDED && !fresh_run, phase, msg,
                   v->o->generation);
-    add_condition(conds, "Failed", v->phase == PHASE_FAILED && !fresh_run,
+    ctl_condition(conds, "Failed", v->phase == PHASE_FAILED && !fresh_run,
                   failed[0] ? "TaskFailed" : "NoFailure", msg, v->o->generation);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -553,7 +517,7 @@ fail_invalid(struct observatory_ctl *c, struct view *v)
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
     add_time(st, "completionTime", time_now_ms());
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
-    add_condition(conds, "Failed", true, "InvalidSpec", v->err, v->o->generation);
+    ctl_condition(conds, "Failed", true, "InvalidSpec", v->err, v->o->generation);
     char *body = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     patch_status(c, v, body);
@@ -620,13 +584,13 @@ static int64_t
 due_slot(struct view *v, int64_t *next_ms, char *err, size_t errlen)
 {
     *next_ms = 0;
-    const char *sched = jstr(v->spec, "schedule");
+    const char *sched = json_str(v->spec, "schedule");
     if (!sched || !*sched || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v->spec, "suspend")))
         return 0;
     struct cron_expr e;
     if (cron_parse(sched, &e, err, errlen))
         return -1;
-    const char *zone = jstr(v->spec, "timeZone");
+    const char *zone = json_str(v->spec, "timeZone");
     struct tz *z = tz_load(zone ? zone : "UTC", err, errlen);
     if (!z)
         return -1;
@@ -665,7 +629,7 @@ act(struct observatory_ctl *c, struct view *v)
         return true;
     }
     requeue_at(c, v->o->key, next_ms);
-    bool scheduled = jstr(v->spec, "schedule") && *jstr(v->spec, "schedule");
+    bool scheduled = json_str(v->spec, "schedule") && *json_str(v->spec, "schedule");
     if (scheduled && slot && (final || v->j->run == 0)) {
         char *body = status_body(v, v->j->run + 1, slot, true);
         return body && patch_status(c, v, body) == 0;
@@ -697,18 +661,6 @@ act(struct observatory_ctl *c, struct view *v)
     return body && patch_status(c, v, body) == 0;
 }
 
-static struct kobj *
-find_obs(struct observatory_ctl *c, const char *key)
-{
-    char ns[64];
-    const char *slash = strchr(key, '/');
-    if (!slash || (size_t)(slash - key) >= sizeof ns)
-        return NULL;
-    memcpy(ns, key, (size_t)(slash - key));
-    ns[slash - key] = '\0';
-    return nswatch_get(&c->obs, ns, slash + 1);
-}
-
 static void
 confirm_gone(struct observatory_ctl *c, struct view *v, const char *pod)
 {
@@ -725,7 +677,7 @@ reconcile(void *arg, const char *key)
         return;
     if (writer_busy(c->writer, key))
         return;
-    struct kobj *o = find_obs(c, key);
+    struct kobj *o = nswatch_get_key(&c->obs, key);
     if (!o || !o->payload || o->deletion_ms)
         return;
     struct view *v = calloc(1, sizeof *v);
@@ -764,15 +716,11 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
     char key[200];
     snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
     if (op->kind == OP_CREATE_POD && (ok || r->status == 409)) {
-        cJSON *pod = ok ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
-        struct informer *inf = nswatch_for(&c->ctl->pods, op->ns);
-        if (pod && inf)
-            informer_apply(inf, pod);
-        cJSON_Delete(pod);
+        nswatch_apply_response(&c->ctl->pods, op->ns, r);
         strset_del(c->gone, key);
         if (ok) {
             metrics_add(c->m_pods, 1, "task");
-            struct kobj *o = find_obs(c, op->key);
+            struct kobj *o = nswatch_get_key(&c->obs, op->key);
             if (o) {
                 struct event_ref ref = ref_of(o);
                 event_record(c->ctl->events, &ref, "Normal", "TaskStarted", "created pod %s",
@@ -783,11 +731,7 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
         if (r->status == 404)
             strset_add(c->gone, key);
     } else if (op->kind == OP_STATUS && ok) {
-        cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
-        struct informer *inf = nswatch_for(&c->obs, op->ns);
-        if (obj && inf)
-            informer_apply(inf, obj);
-        cJSON_Delete(obj);
+        nswatch_apply_response(&c->obs, op->ns, r);
     } else if (!ok) {
         char code[16];
         snprintf(code, sizeof code, "%ld", r->status);

@@ -12,6 +12,7 @@
 #include "kube/queue.h"
 #include "loop.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/strset.h"
 #include "util/timeutil.h"
@@ -48,27 +49,6 @@ struct omjob_obj {
     bool skip_exit_on_delete;
 };
 
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int64_t
-jint(const cJSON *o, const char *k, int64_t dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
-}
-
-static int64_t
-jtime(const cJSON *o, const char *k)
-{
-    int64_t ms;
-    const char *s = jstr(o, k);
-    return s && !time_parse_rfc3339(s, &ms) ? ms : 0;
-}
 
 static void
 copy_str(char *dst, size_t n, const char *src)
@@ -110,30 +90,30 @@ omjob_trim(const cJSON *obj)
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    copy_str(j->phase, sizeof j->phase, jstr(st, "phase"));
-    copy_str(j->main_pod, sizeof j->main_pod, jstr(st, "mainPodName"));
-    copy_str(j->exit_pod, sizeof j->exit_pod, jstr(st, "exitHandlerPodName"));
-    j->start_ms = jtime(st, "startTime");
+    copy_str(j->phase, sizeof j->phase, json_str(st, "phase"));
+    copy_str(j->main_pod, sizeof j->main_pod, json_str(st, "mainPodName"));
+    copy_str(j->exit_pod, sizeof j->exit_pod, json_str(st, "exitHandlerPodName"));
+    j->start_ms = json_time_ms(st, "startTime");
     j->started = j->start_ms != 0;
-    j->completion_ms = jtime(st, "completionTime");
-    j->main_recorded = jstr(st, "mainPodReason") != NULL;
-    copy_str(j->main_reason, sizeof j->main_reason, jstr(st, "mainPodReason"));
-    copy_str(j->main_message, sizeof j->main_message, jstr(st, "mainPodMessage"));
-    j->main_exit = (int)jint(st, "mainPodExitCode", EXIT_CODE_UNKNOWN);
-    j->exit_attempts = (int)jint(st, "exitHandlerAttempts", 0);
-    j->exit_exit = (int)jint(st, "exitHandlerExitCode", EXIT_CODE_UNKNOWN);
+    j->completion_ms = json_time_ms(st, "completionTime");
+    j->main_recorded = json_str(st, "mainPodReason") != NULL;
+    copy_str(j->main_reason, sizeof j->main_reason, json_str(st, "mainPodReason"));
+    copy_str(j->main_message, sizeof j->main_message, json_str(st, "mainPodMessage"));
+    j->main_exit = (int)json_int(st, "mainPodExitCode", EXIT_CODE_UNKNOWN);
+    j->exit_attempts = (int)json_int(st, "exitHandlerAttempts", 0);
+    j->exit_exit = (int)json_int(st, "exitHandlerExitCode", EXIT_CODE_UNKNOWN);
     j->exit_recorded = phase_final(j->phase);
-    j->observed_gen = jint(st, "observedGeneration", 0);
-    j->ttl_s = jint(spec, "ttlSecondsAfterFinished", -1);
-    j->main_deadline_s = jint(spec, "activeDeadlineSeconds",
-                              jint(cJSON_GetObjectItemCaseSensitive(spec, "mainPodSpec"),
+    j->observed_gen = json_int(st, "observedGeneration", 0);
+    j->ttl_s = json_int(spec, "ttlSecondsAfterFinished", -1);
+    j->main_deadline_s = json_int(spec, "activeDeadlineSeconds",
+                              json_int(cJSON_GetObjectItemCaseSensitive(spec, "mainPodSpec"),
                                    "activeDeadlineSeconds", -1));
     j->exit_deadline_s =
-        jint(cJSON_GetObjectItemCaseSensitive(spec, "exitHandlerSpec"), "activeDeadlineSeconds", -1);
-    int64_t retries = jint(spec, "exitHandlerRetries", 0);
+        json_int(cJSON_GetObjectItemCaseSensitive(spec, "exitHandlerSpec"), "activeDeadlineSeconds", -1);
+    int64_t retries = json_int(spec, "exitHandlerRetries", 0);
     j->exit_retries = retries < 0 ? 0 : retries > MAX_EXIT_ATTEMPTS - 1 ? MAX_EXIT_ATTEMPTS - 1
                                                                        : (int)retries;
-    const char *skip = jstr(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+    const char *skip = json_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
                             OMJOB_SKIP_EXIT_ANNOTATION);
     j->skip_exit_on_delete = skip && !strcmp(skip, "true");
     if (!phase_final(j->phase))
@@ -471,20 +451,6 @@ phase_name(const struct view *v)
 }
 
 static void
-add_condition(cJSON *conds, const char *type, bool status, const char *reason, const char *msg,
-              const char *now, int64_t gen)
-{
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "type", type);
-    cJSON_AddStringToObject(c, "status", status ? "True" : "False");
-    cJSON_AddStringToObject(c, "reason", reason && *reason ? reason : "Unknown");
-    cJSON_AddStringToObject(c, "message", msg);
-    cJSON_AddStringToObject(c, "lastTransitionTime", now);
-    cJSON_AddNumberToObject(c, "observedGeneration", (double)gen);
-    cJSON_AddItemToArray(conds, c);
-}
-
-static void
 describe(const struct view *v, char *msg, size_t n)
 {
     const char *mr = v->main.out.reason ? v->main.out.reason : "";
@@ -550,14 +516,14 @@ status_patch(const struct view *v)
     describe(v, msg, sizeof msg);
     cJSON_AddStringToObject(st, "message", msg);
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
-    add_condition(conds, "MainCompleted", main_final,
+    ctl_condition(conds, "MainCompleted", main_final,
                   main_final ? v->main.out.reason : (started ? "Running" : "Pending"),
-                  main_final ? msg : "", now, v->o->generation);
-    add_condition(conds, "ExitHandlerCompleted", final,
+                  main_final ? msg : "", v->o->generation);
+    ctl_condition(conds, "ExitHandlerCompleted", final,
                   final ? (v->exit.state == STEP_SUCCEEDED ? "Succeeded" : "Failed")
                         : (v->exits_created ? "Running" : "Pending"),
-                  "", now, v->o->generation);
-    add_condition(conds, "Ready", v->phase == PHASE_SUCCEEDED, phase, msg, now, v->o->generation);
+                  "", v->o->generation);
+    ctl_condition(conds, "Ready", v->phase == PHASE_SUCCEEDED, phase, msg, v->o->generation);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return s;
@@ -606,7 +572,7 @@ fail_invalid(struct omjob_ctl *c, struct view *v, const char *err)
     cJSON_AddStringToObject(st, "completionTime", now);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
-    add_condition(conds, "Ready", false, "InvalidSpec", err, now, v->o->generation);
+    ctl_condition(conds, "Ready", false, "InvalidSpec", err, v->o->generation);
     char *body = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     omjob_path(path, sizeof path, v->o->ns, v->o->name, "/status");
@@ -685,18 +651,6 @@ act(struct omjob_ctl *c, struct view *v)
     return false;
 }
 
-static struct kobj *
-find_omjob(struct omjob_ctl *c, const char *key)
-{
-    char ns[64];
-    const char *slash = strchr(key, '/');
-    if (!slash || (size_t)(slash - key) >= sizeof ns)
-        return NULL;
-    memcpy(ns, key, (size_t)(slash - key));
-    ns[slash - key] = '\0';
-    return nswatch_get(&c->omjobs, ns, slash + 1);
-}
-
 static void
 reconcile(void *arg, const char *key)
 {
@@ -705,7 +659,7 @@ reconcile(void *arg, const char *key)
         return;
     if (writer_busy(c->writer, key))
         return; /* the write's completion requeues it */
-    struct kobj *o = find_omjob(c, key);
+    struct kobj *o = nswatch_get_key(&c->omjobs, key);
     if (!o || !o->payload)
         return;
     struct view v = {.o = o, .j = o->payload, .deleting = o->deletion_ms != 0};
@@ -733,14 +687,10 @@ static void
 record_pod_created(struct omjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
     bool main = op->kind == OP_CREATE_MAIN;
-    struct informer *inf = nswatch_for(&c->ctl->pods, op->ns);
     if (r->status == 201) {
-        cJSON *pod = cJSON_ParseWithLength(r->body, r->body_len);
-        if (pod && inf)
-            informer_apply(inf, pod); /* write-through: the next reconcile sees it */
-        cJSON_Delete(pod);
+        nswatch_apply_response(&c->ctl->pods, op->ns, r); /* the next reconcile sees it */
         metrics_add(c->m_pods, 1, main ? "main" : "exit_handler");
-        struct kobj *o = find_omjob(c, op->key);
+        struct kobj *o = nswatch_get_key(&c->omjobs, op->key);
         if (o) {
             struct event_ref ref = ref_of(o);
             event_record(c->ctl->events, &ref, "Normal",
@@ -761,7 +711,7 @@ report_api_error(struct omjob_ctl *c, const struct write_op *op, const struct ku
     snprintf(code, sizeof code, "%ld", r->status);
     log_warn("API request failed", "omjob", op->key, "op", op_names[op->kind], "status", code,
              "error", r->error ? r->error : "");
-    struct kobj *o = find_omjob(c, op->key);
+    struct kobj *o = nswatch_get_key(&c->omjobs, op->key);
     if (o && r->status >= 400 && r->status != 409 && r->status != 404) {
         struct event_ref ref = ref_of(o);
         event_record(c->ctl->events, &ref, "Warning", "ApiError", "%s failed with HTTP %ld",
@@ -777,7 +727,7 @@ remove_finalizer_by_index(struct omjob_ctl *c, const struct write_op *op,
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *fins = cJSON_GetObjectItemCaseSensitive(meta, "finalizers"), *f;
-    const char *rv = jstr(meta, "resourceVersion"), *name = jstr(meta, "name");
+    const char *rv = json_str(meta, "resourceVersion"), *name = json_str(meta, "name");
     int idx = -1, i = 0;
     cJSON_ArrayForEach(f, fins)
     {
@@ -821,12 +771,8 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
             char key[200];
             snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
             strset_add(c->gone, key);
-        } else if (r->status == 200) {
-            cJSON *pod = cJSON_ParseWithLength(r->body, r->body_len);
-            struct informer *inf = nswatch_for(&c->ctl->pods, op->ns);
-            if (pod && inf)
-                informer_apply(inf, pod);
-            cJSON_Delete(pod);
+        } else {
+            nswatch_apply_response(&c->ctl->pods, op->ns, r);
         }
         break;
     case OP_FINALIZER:
@@ -840,15 +786,10 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
     case OP_STATUS:
     case OP_DELETE_POD:
     case OP_DELETE_OMJOB:
-        if (ok && op->kind == OP_STATUS) {
-            cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
-            struct informer *inf = nswatch_for(&c->omjobs, op->ns);
-            if (obj && inf)
-                informer_apply(inf, obj);
-            cJSON_Delete(obj);
-        }
+        if (op->kind == OP_STATUS)
+            nswatch_apply_response(&c->omjobs, op->ns, r);
         if (ok && op->kind == OP_DELETE_OMJOB) {
-            struct kobj *o = find_omjob(c, op->key);
+            struct kobj *o = nswatch_get_key(&c->omjobs, op->key);
             if (o) {
                 struct event_ref ref = ref_of(o);
                 event_record(c->ctl->events, &ref, "Normal", "ResourcesCleanedUp",
