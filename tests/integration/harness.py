@@ -32,16 +32,18 @@ def wait_until(pred, timeout=20.0, what="condition", interval=0.02):
 
 
 class FakeCluster:
-    def __init__(self, *args, time_scale="0.05"):
+    def __init__(self, *args, time_scale="0.05", crds=None):
+        """crds: CRD file names under crds/ to install (default: all of them)."""
         self.dir = tempfile.mkdtemp(prefix="omj-fake-")
         self.args = list(args)
         self.time_scale = time_scale
+        self.crd_names = crds
         self.proc = None
 
     def start(self):
         self.log = open(os.path.join(self.dir, "fake.log"), "w")
         crds = [os.path.join(TOP, "crds", f) for f in sorted(os.listdir(os.path.join(TOP, "crds")))
-                if f.endswith(".yaml")] if os.path.isdir(os.path.join(TOP, "crds")) else []
+                if f.endswith(".yaml") and (self.crd_names is None or f in self.crd_names)]
         self.proc = subprocess.Popen(
             [PY, os.environ.get("OMJ_FAKEAPI") or os.path.join(TOP, "tests", "fakeapi", "fakeapi.py"),
              "--state-dir", self.dir,

@@ -154,6 +154,18 @@ class ClientTest(unittest.TestCase):
             self.assertEqual(op.stop(), 0, op.dump())
 
 
+class MissingCRDTest(unittest.TestCase):
+    def test_a_cluster_without_some_crds_still_gets_a_ready_operator(self):
+        fake = FakeCluster(crds=["omjob.yaml"]).start()
+        try:
+            op = Operator(fake.kubeconfig)
+            op.wait_ready(30)
+            op.wait_log(msg="resource not found on the API server: is its CRD installed?")
+            self.assertEqual(op.stop(), 0, op.dump())
+        finally:
+            fake.stop()
+
+
 class LeaderElectionTest(unittest.TestCase):
     def test_hand_over_between_two_operator_processes(self):
         fake = FakeCluster().start()
