@@ -154,7 +154,7 @@ h_info(void *arg, struct buf *body, const char **ct)
     return version_json(body) ? 500 : 200;
 }
 
-static struct metric *m_api_requests, *m_api_retries, *m_watch, *m_cache;
+static struct metric *m_api_requests, *m_api_retries, *m_watch, *m_cache, *m_loop;
 
 static void
 scrape_informer(struct informer *inf, const char *r)
@@ -175,6 +175,12 @@ scrape(void *arg)
     struct operator *op = arg;
     struct kube_client_stats cs;
     kube_client_get_stats(op->client, &cs);
+    struct loop_stats ls;
+    loop_get_stats(op->loop, &ls);
+    metrics_set(m_loop, (double)ls.iterations, "iterations");
+    metrics_set(m_loop, (double)ls.timers_fired, "timers_fired");
+    metrics_set(m_loop, (double)ls.timers_pending, "timers_pending");
+    metrics_set(m_loop, (double)ls.fds_watched, "fds_watched");
     static const char *const resources[] = {"pods", "nodes"};
     static const char *const kinds[] = {"watch_restart", "relist", "expired_410", "error", "event"};
     for (size_t i = 0; i < 2; i++) {
@@ -211,7 +217,10 @@ setup_metrics(struct operator *op)
     m_watch = metrics_counter("omjob_watch_events_total",
                               "Watch events, restarts, relists, 410s and errors", l_watch);
     m_cache = metrics_gauge("omjob_cache_objects", "Objects in the trimmed cache", l_res);
-    if (!m_api_requests || !m_api_retries || !m_watch || !m_cache)
+    static const char *const l_what[] = {"what", NULL};
+    m_loop = metrics_gauge("omjob_loop", "Event loop: iterations and timers fired (monotonic), "
+                                         "timers pending and fds watched (now)", l_what);
+    if (!m_api_requests || !m_api_retries || !m_watch || !m_cache || !m_loop)
         return -1;
     if (metrics_register_process())
         return -1;

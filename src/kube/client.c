@@ -1,6 +1,7 @@
 #include "kube/client.h"
 
 #include "kube/config.h"
+#include "http/metrics.h"
 #include "kube/tls.h"
 #include "loop.h"
 #include "util/buf.h"
@@ -41,6 +42,7 @@ struct req {
     int64_t retry_after_ms;
     bool reauthed; /* one retry after a 401 with a re-read token */
     bool is_write;
+    int64_t started_ms; /* this attempt, for the latency histogram */
     uint64_t retry_timer;
     struct req *prev, *next; /* all live requests */
     struct req *qnext;       /* write queue */
@@ -64,6 +66,7 @@ struct kube_client {
     struct rate_limiter limiter;
     struct kube_client_stats stats;
     unsigned rnd;
+    struct metric *m_requests, *m_latency;
 };
 
 /* --- small pure helpers (tested) ------------------------------------------------------ */
@@ -304,6 +307,7 @@ req_start(struct req *r)
         }
     }
     c->stats.requests++;
+    r->started_ms = time_mono_ms();
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
         return -1;
     return 0;
@@ -367,12 +371,25 @@ reload_token(struct kube_client *c)
         c->stats.token_reloads++;
 }
 
+/* Requests by verb and code, and the latency of everything but streams. */
+static void
+observe(struct kube_client *c, const struct req *r, long status)
+{
+    char code[16];
+    snprintf(code, sizeof code, "%ld", status);
+    metrics_add(c->m_requests, 1, r->method, status ? code : "error");
+    if (!(r->flags & KUBE_STREAM))
+        metrics_observe(c->m_latency, (double)(time_mono_ms() - r->started_ms) / 1000.0,
+                        r->method);
+}
+
 static void
 finish(struct req *r, CURLcode cc)
 {
     struct kube_client *c = r->c;
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    observe(c, r, cc == CURLE_OK || cc == CURLE_WRITE_ERROR ? status : 0);
     if (cc != CURLE_OK)
         status = cc == CURLE_WRITE_ERROR && status >= 200 && status < 300 ? status : 0;
     if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status))
@@ -610,6 +627,15 @@ kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_clien
     c->loop = l;
     c->cfg = cfg;
     c->opts = *opts;
+    static const char *const l_req[] = {"verb", "code", NULL};
+    static const char *const l_verb[] = {"verb", NULL};
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,  0.5,    1,     2.5,  5,     10};
+    c->m_requests = metrics_counter("omjob_api_requests_total",
+                                    "API requests by verb and HTTP code (error: no response)", l_req);
+    c->m_latency = metrics_histogram("omjob_api_request_duration_seconds",
+                                     "API request latency, streams excluded", l_verb, bounds,
+                                     sizeof bounds / sizeof bounds[0]);
     c->rnd = (unsigned)time_mono_ms();
     limiter_init(&c->limiter, (double)opts->qps, (double)opts->burst, time_mono_ms());
     snprintf(c->user_agent, sizeof c->user_agent, "omjob-operator/%s", version_string());
