@@ -2,6 +2,7 @@
 
 Every wait is on a condition (a log line, a journal entry, an HTTP answer) with a deadline;
 nothing sleeps in place of synchronisation."""
+import http.client
 import json
 import os
 import shutil
@@ -85,7 +86,7 @@ class FakeCluster:
                 return self._request(method, path, body, content_type)
             except urllib.error.HTTPError:
                 raise
-            except (urllib.error.URLError, ConnectionError) as e:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
                 if time.monotonic() > deadline:
                     raise AssertionError("fake API server unreachable: %s" % e)
                 time.sleep(0.05)
@@ -109,12 +110,24 @@ class FakeCluster:
         with urllib.request.urlopen(req, context=self.ssl, timeout=10) as r:
             return json.loads(r.read() or b"null")
 
+    def info(self):
+        try:
+            req = urllib.request.Request(self.base + "/fake/info")
+            with urllib.request.urlopen(req, context=self.ssl, timeout=5) as r:
+                return json.loads(r.read())
+        except (urllib.error.URLError, http.client.HTTPException, OSError):
+            return None
+
     def restart(self):
-        """Restarts the API server (connections dropped, state kept) and waits for it."""
+        """Restarts the API server (connections dropped, state kept) and waits until the new
+        listener answers (its restart epoch has moved on)."""
+        before = self.info()["epoch"]
         try:
             self.control("restart", {})
-        except (ConnectionError, OSError):
+        except (urllib.error.URLError, http.client.HTTPException, OSError):
             pass
+        wait_until(lambda: (self.info() or {}).get("epoch", before) > before, 15,
+                   "the fake API server to restart")
         wait_until(lambda: self._answers(), 15, "the fake API server to come back")
 
     def _answers(self):
@@ -129,7 +142,7 @@ class FakeCluster:
             try:
                 with urllib.request.urlopen(req, context=self.ssl, timeout=10) as r:
                     return json.loads(r.read())
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, http.client.HTTPException, OSError):
                 return None
         return wait_until(get, 10, "the fake's journal")
 
