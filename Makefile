@@ -90,7 +90,7 @@ integration: build/omjob-operator build/asan/omjob-operator
 	$(PY) -m unittest discover -s tests/integration -p 'test_*.py' -v
 
 # The one command README and .ci/run use.
-test: all lint unit image helm-check integration
+test: all lint unit image helm-check fakeapi-test integration
 	@echo "make test: all test stages passed"
 
 # --- Helm chart and plain manifests --------------------------------------------------

@@ -54,8 +54,7 @@ static const struct param *
 find_param(const char *name)
 {
     for (size_t i = 0; i < NPARAMS; i++)
-        if (!strcmp(params[i].name, name))
-            return &params[i];
+        if (!strcmp(params[i].name, name)) return &params[i];
     return NULL;
 }
 
@@ -88,7 +87,8 @@ norm_secrets(const cJSON *v)
     cJSON *out = cJSON_CreateArray();
     if (cJSON_IsString(v)) {
         char *copy = strdup(v->valuestring), *save = NULL;
-        for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t; t = strtok_r(NULL, ", ", &save)) {
+        for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t;
+             t = strtok_r(NULL, ", ", &save)) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "name", t);
             cJSON_AddItemToArray(out, o);
@@ -97,7 +97,8 @@ norm_secrets(const cJSON *v)
         return out;
     }
     const cJSON *e;
-    cJSON_ArrayForEach(e, v) {
+    cJSON_ArrayForEach(e, v)
+    {
         const cJSON *n = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "name") : e;
         if (!cJSON_IsString(n)) {
             cJSON_Delete(out);
@@ -125,7 +126,8 @@ norm_env(const cJSON *v)
 {
     cJSON *out = cJSON_CreateArray();
     const cJSON *e;
-    cJSON_ArrayForEach(e, v) {
+    cJSON_ArrayForEach(e, v)
+    {
         char name[256];
         const char *value = NULL;
         if (cJSON_IsObject(v) && cJSON_IsString(e)) {
@@ -161,7 +163,8 @@ static cJSON *
 norm_value(const struct param *p, const cJSON *v)
 {
     switch (p->type) {
-    case P_STR: return cJSON_IsString(v) ? cJSON_Duplicate(v, 0) : NULL;
+    case P_STR:
+        return cJSON_IsString(v) ? cJSON_Duplicate(v, 0) : NULL;
     case P_INT:
         if (cJSON_IsString(v) && v->valuestring[0]) {
             char *end;
@@ -178,10 +181,14 @@ norm_value(const struct param *p, const cJSON *v)
                    : !strcmp(v->valuestring, "false") ? cJSON_CreateFalse()
                                                       : NULL;
         return cJSON_IsBool(v) ? cJSON_Duplicate(v, 0) : NULL;
-    case P_OBJ: return cJSON_IsObject(v) ? cJSON_Duplicate(v, 1) : NULL;
-    case P_LIST: return cJSON_IsArray(v) ? cJSON_Duplicate(v, 1) : NULL;
-    case P_SECRETS: return norm_secrets(v);
-    case P_ENV: return cJSON_IsArray(v) || cJSON_IsObject(v) ? norm_env(v) : NULL;
+    case P_OBJ:
+        return cJSON_IsObject(v) ? cJSON_Duplicate(v, 1) : NULL;
+    case P_LIST:
+        return cJSON_IsArray(v) ? cJSON_Duplicate(v, 1) : NULL;
+    case P_SECRETS:
+        return norm_secrets(v);
+    case P_ENV:
+        return cJSON_IsArray(v) || cJSON_IsObject(v) ? norm_env(v) : NULL;
     case P_CMD: {
         const cJSON *e;
         cJSON_ArrayForEach(e, v) if (!cJSON_IsString(e)) return NULL;
@@ -196,8 +203,7 @@ apply_file(struct cli_config *cfg, const char *path, char *err, size_t errlen)
 {
     size_t len;
     char *text = read_file(path, CLI_YAML_MAX_BYTES, &len, err, errlen);
-    if (!text)
-        return -1;
+    if (!text) return -1;
     char perr[256] = "";
     cJSON *file = cli_yaml_to_json(text, len, perr, sizeof perr);
     free(text);
@@ -207,7 +213,8 @@ apply_file(struct cli_config *cfg, const char *path, char *err, size_t errlen)
         return -1;
     }
     const cJSON *e;
-    cJSON_ArrayForEach(e, file) {
+    cJSON_ArrayForEach(e, file)
+    {
         const struct param *p = find_param(e->string);
         cJSON *v = p ? norm_value(p, e) : NULL;
         if (!v) {
@@ -228,8 +235,7 @@ cli_config_load(struct cli_config *cfg, const char *path, char *err, size_t errl
     cfg->v = cJSON_CreateObject();
     for (size_t i = 0; cfg->v && i < NPARAMS; i++) {
         cJSON *d = cJSON_Parse(params[i].def);
-        if (!d)
-            break;
+        if (!d) break;
         cJSON_AddItemToObject(cfg->v, params[i].name, d);
     }
     if (!cfg->v || cJSON_GetArraySize(cfg->v) != (int)NPARAMS) {
@@ -289,8 +295,7 @@ cli_config_set_str(struct cli_config *cfg, const char *key, const char *value)
 int
 cli_pipeline_names(struct cli_pipeline *p, const char *name, const char *run_id)
 {
-    if (!name || !*name)
-        return -1;
+    if (!name || !*name) return -1;
     p->name = name;
     if (naming_label_value(p->label, name) < 0 ||
         cli_object_name(p->configmap, "om-config", name, NULL) < 0 ||
@@ -320,8 +325,7 @@ labels(const struct cli_pipeline *p, bool with_run)
     cJSON_AddStringToObject(l, "app.kubernetes.io/component", "ingestion");
     cJSON_AddStringToObject(l, "app.kubernetes.io/managed-by", "openmetadata");
     cJSON_AddStringToObject(l, "app.kubernetes.io/pipeline", p->label);
-    if (with_run && p->run_id)
-        cJSON_AddStringToObject(l, "app.kubernetes.io/run-id", p->run_label);
+    if (with_run && p->run_id) cJSON_AddStringToObject(l, "app.kubernetes.io/run-id", p->run_label);
     return l;
 }
 
@@ -340,8 +344,7 @@ object(const char *api_version, const char *kind, const char *name, const struct
     cJSON_AddStringToObject(ann, CLI_ANN_PREFIX "pipeline-name", p->name);
     cJSON_AddStringToObject(ann, CLI_ANN_PREFIX "pipeline-type", p->pipeline_type);
     cJSON_AddStringToObject(ann, CLI_ANN_PREFIX "fqn", p->fqn);
-    if (with_run && p->run_id)
-        cJSON_AddStringToObject(ann, CLI_ANN_PREFIX "run-id", p->run_id);
+    if (with_run && p->run_id) cJSON_AddStringToObject(ann, CLI_ANN_PREFIX "run-id", p->run_id);
     return o;
 }
 
@@ -352,8 +355,7 @@ cli_build_configmap(const struct cli_pipeline *p, const char *workflow, const ch
     cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"),
                                                   "annotations");
     cJSON_AddStringToObject(ann, CLI_ANN_PREFIX "mode", mode);
-    if (p->has_secret)
-        cJSON_AddStringToObject(ann, CLI_ANN_PREFIX "secret", p->secret);
+    if (p->has_secret) cJSON_AddStringToObject(ann, CLI_ANN_PREFIX "secret", p->secret);
     cJSON *data = cJSON_AddObjectToObject(o, "data");
     cJSON_AddStringToObject(data, "config", workflow);
     return o;
@@ -412,10 +414,10 @@ build_env(const struct cli_config *cfg, const struct cli_pipeline *p, enum env_k
         cJSON_AddItemToArray(env, env_var("pipelineRunId", "{{ omjob.uid }}"));
         cJSON_AddItemToArray(env, env_var("jobName", "{{ omjob.name }}"));
     } else {
-        cJSON_AddItemToArray(env, env_from("pipelineRunId", "fieldRef",
-                                           "metadata.labels['controller-uid']", NULL));
-        cJSON_AddItemToArray(env, env_from("jobName", "fieldRef", "metadata.labels['job-name']",
-                                           NULL));
+        cJSON_AddItemToArray(
+            env, env_from("pipelineRunId", "fieldRef", "metadata.labels['controller-uid']", NULL));
+        cJSON_AddItemToArray(env,
+                             env_from("jobName", "fieldRef", "metadata.labels['job-name']", NULL));
     }
     cJSON_AddItemToArray(env, env_var("ingestionPipelineFQN", p->fqn));
     cJSON_AddItemToArray(env, env_var("namespace", p->namespace));
@@ -440,8 +442,7 @@ security(const struct cli_config *cfg, bool pod_level)
     cJSON_AddNumberToObject(s, "runAsUser", (double)cli_config_long(cfg, "runAsUser"));
     cJSON_AddNumberToObject(s, "runAsGroup", (double)cli_config_long(cfg, "runAsGroup"));
     cJSON_AddBoolToObject(s, "runAsNonRoot", cli_config_bool(cfg, "runAsNonRoot"));
-    if (pod_level)
-        cJSON_AddNumberToObject(s, "fsGroup", (double)cli_config_long(cfg, "fsGroup"));
+    if (pod_level) cJSON_AddNumberToObject(s, "fsGroup", (double)cli_config_long(cfg, "fsGroup"));
     return s;
 }
 
@@ -507,7 +508,8 @@ job_spec(const struct cli_config *cfg, const struct cli_pipeline *p, enum env_ki
     cJSON *ps = cJSON_AddObjectToObject(tpl, "spec");
     cJSON_AddStringToObject(ps, "restartPolicy", "Never");
     if (*cli_config_str(cfg, "serviceAccountName"))
-        cJSON_AddStringToObject(ps, "serviceAccountName", cli_config_str(cfg, "serviceAccountName"));
+        cJSON_AddStringToObject(ps, "serviceAccountName",
+                                cli_config_str(cfg, "serviceAccountName"));
     dup_into(ps, "imagePullSecrets", cfg_item(cfg, "imagePullSecrets"));
     dup_into(ps, "nodeSelector", cfg_item(cfg, "nodeSelector"));
     dup_into(ps, "tolerations", cfg_item(cfg, "tolerations"));
@@ -522,8 +524,9 @@ job_spec(const struct cli_config *cfg, const struct cli_pipeline *p, enum env_ki
     dup_into(c, "resources", cfg_item(cfg, "resources"));
     cJSON *csc = cJSON_AddObjectToObject(c, "securityContext");
     cJSON_AddBoolToObject(csc, "allowPrivilegeEscalation", 0);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(cJSON_AddObjectToObject(csc, "capabilities"), "drop"),
-                         cJSON_CreateString("ALL"));
+    cJSON_AddItemToArray(
+        cJSON_AddArrayToObject(cJSON_AddObjectToObject(csc, "capabilities"), "drop"),
+        cJSON_CreateString("ALL"));
     cJSON *exec = cJSON_AddObjectToObject(
         cJSON_AddObjectToObject(cJSON_AddObjectToObject(c, "lifecycle"), "preStop"), "exec");
     dup_into(exec, "command", cfg_item(cfg, "exitHandlerCommand"));
@@ -542,8 +545,7 @@ static void
 cron_common(cJSON *spec, const struct cli_config *cfg, const char *schedule, const char *tz)
 {
     cJSON_AddStringToObject(spec, "schedule", schedule);
-    if (tz && *tz)
-        cJSON_AddStringToObject(spec, "timeZone", tz);
+    if (tz && *tz) cJSON_AddStringToObject(spec, "timeZone", tz);
     cJSON_AddBoolToObject(spec, "suspend", 0);
     cJSON_AddStringToObject(spec, "concurrencyPolicy", "Forbid");
     cJSON_AddNumberToObject(spec, "successfulJobsHistoryLimit",

@@ -34,16 +34,16 @@ int cli_config_set_str(struct cli_config *cfg, const char *key, const char *valu
 
 /* Everything the builders need to know about one pipeline (and, for runs, one run). */
 struct cli_pipeline {
-    const char *name;          /* as the user gave it */
+    const char *name; /* as the user gave it */
     const char *namespace;
     const char *pipeline_type; /* "metadata", "profiler", … */
     const char *fqn;           /* ingestionPipelineFQN */
     char label[64];            /* app.kubernetes.io/pipeline value */
     char configmap[64], secret[64], cronomjob[64], cronjob[64];
     bool has_secret;
-    const char *run_id;  /* runs only */
-    char run_label[64];  /* app.kubernetes.io/run-id value */
-    char job[64];        /* om-job-<name>-<8 of run id> */
+    const char *run_id; /* runs only */
+    char run_label[64]; /* app.kubernetes.io/run-id value */
+    char job[64];       /* om-job-<name>-<8 of run id> */
 };
 
 /* Fills the derived names and labels from name (and run_id when not NULL). Returns 0 or -1

@@ -23,8 +23,7 @@ on_done(void *arg, const struct kube_response *r)
     w->done = 1;
     w->status = r->status;
     w->body = strdup(r->body ? r->body : "");
-    if (r->error)
-        snprintf(w->error, sizeof w->error, "%s", r->error);
+    if (r->error) snprintf(w->error, sizeof w->error, "%s", r->error);
 }
 
 int
@@ -38,11 +37,13 @@ cli_open(struct cli *c, const char *kubeconfig, const char *context, long timeou
         snprintf(c->err, sizeof c->err, "out of memory");
         return -1;
     }
-    if (kube_config_load(kubeconfig, context, &c->kcfg, c->err, sizeof c->err))
-        return -1;
-    struct kube_client_opts o = {.qps = 50, .burst = 100, .connect_timeout_s = 10,
+    if (kube_config_load(kubeconfig, context, &c->kcfg, c->err, sizeof c->err)) return -1;
+    struct kube_client_opts o = {.qps = 50,
+                                 .burst = 100,
+                                 .connect_timeout_s = 10,
                                  .request_timeout_s = c->timeout_s,
-                                 .max_body_bytes = 64u << 20, .max_retries = 4};
+                                 .max_body_bytes = 64u << 20,
+                                 .max_retries = 4};
     c->client = kube_client_new(c->loop, &c->kcfg, &o, c->err, sizeof c->err);
     return c->client ? 0 : -1;
 }
@@ -50,11 +51,9 @@ cli_open(struct cli *c, const char *kubeconfig, const char *context, long timeou
 void
 cli_close(struct cli *c)
 {
-    if (c->client)
-        kube_client_free(c->client);
+    if (c->client) kube_client_free(c->client);
     kube_config_free(&c->kcfg);
-    if (c->loop)
-        loop_free(c->loop);
+    if (c->loop) loop_free(c->loop);
     c->client = NULL;
     c->loop = NULL;
 }
@@ -84,7 +83,7 @@ finish(struct cli *c, struct wait *w, long *status, char **resp_body)
     else
         free(w->body);
     if (w->status == 0) {
-        snprintf(c->err, sizeof c->err, "%s: %s", c->kcfg.server,
+        snprintf(c->err, sizeof c->err, "cannot reach the API server %s (%s)", c->kcfg.server,
                  w->error[0] ? w->error : "request failed");
         return -1;
     }
@@ -97,12 +96,15 @@ cli_request(struct cli *c, const char *method, const char *path, const char *cty
 {
     struct wait w = {0};
     *status = 0;
-    if (resp_body)
-        *resp_body = NULL;
+    if (resp_body) *resp_body = NULL;
     int idempotent = !strcmp(method, "GET") || !strcmp(method, "DELETE");
-    struct kube_req_spec s = {.method = method, .path = path, .content_type = ctype,
-                              .body = body, .body_len = body ? strlen(body) : 0,
-                              .flags = idempotent ? KUBE_RETRY : 0u, .done = on_done,
+    struct kube_req_spec s = {.method = method,
+                              .path = path,
+                              .content_type = ctype,
+                              .body = body,
+                              .body_len = body ? strlen(body) : 0,
+                              .flags = idempotent ? KUBE_RETRY : 0u,
+                              .done = on_done,
                               .arg = &w};
     uint64_t id = kube_submit(c->client, &s);
     if (!id) {
@@ -143,12 +145,15 @@ cli_stream(struct cli *c, const char *path, kube_data_fn data, void *arg, long *
 {
     struct stream_ctx sc = {.data = data, .arg = arg};
     *status = 0;
-    if (resp_body)
-        *resp_body = NULL;
+    if (resp_body) *resp_body = NULL;
     long timeout_s = 3600;
-    struct kube_req_spec s = {.method = "GET", .path = path, .flags = KUBE_STREAM,
-                              .timeout_s = timeout_s, .done = on_stream_done,
-                              .data = on_stream_data, .arg = &sc};
+    struct kube_req_spec s = {.method = "GET",
+                              .path = path,
+                              .flags = KUBE_STREAM,
+                              .timeout_s = timeout_s,
+                              .done = on_stream_done,
+                              .data = on_stream_data,
+                              .arg = &sc};
     uint64_t id = kube_submit(c->client, &s);
     if (!id) {
         snprintf(c->err, sizeof c->err, "cannot submit GET %s", path);

@@ -30,11 +30,9 @@ sanitise(char *out, size_t cap, const char *s)
     size_t n = 0;
     for (; *s && n + 1 < cap; s++) {
         int c = (unsigned char)*s;
-        if (c >= 'A' && c <= 'Z')
-            c += 'a' - 'A';
+        if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
         if (!is_alnum_lower(c)) {
-            if (n == 0 || out[n - 1] == '-')
-                continue;
+            if (n == 0 || out[n - 1] == '-') continue;
             c = '-';
         }
         out[n++] = (char)c;
@@ -49,8 +47,7 @@ cli_object_name(char out[static CLI_NAME_MAX + 1], const char *prefix, const cha
                 const char *suffix)
 {
     out[0] = '\0';
-    if (!prefix || !*prefix || !pipeline || !*pipeline || (suffix && !*suffix))
-        return -1;
+    if (!prefix || !*prefix || !pipeline || !*pipeline || (suffix && !*suffix)) return -1;
     char plain[512];
     int n = snprintf(plain, sizeof plain, "%s-%s%s%s", prefix, pipeline, suffix ? "-" : "",
                      suffix ? suffix : "");
@@ -63,12 +60,10 @@ cli_object_name(char out[static CLI_NAME_MAX + 1], const char *prefix, const cha
     char h[9];
     snprintf(h, sizeof h, "%08x", (unsigned)(naming_hash(pipeline) & 0xffffffffu));
     size_t fixed = strlen(prefix) + 1 + 8 + (suffix ? strlen(suffix) + 1 : 0);
-    if (fixed + 1 > CLI_NAME_MAX)
-        return -1;
+    if (fixed + 1 > CLI_NAME_MAX) return -1;
     size_t room = CLI_NAME_MAX - fixed - 1; /* one '-' between clean and h */
     size_t cl = strlen(clean);
-    if (cl > room)
-        cl = room;
+    if (cl > room) cl = room;
     while (cl > 0 && clean[cl - 1] == '-')
         cl--;
     clean[cl] = '\0';
@@ -87,10 +82,8 @@ cli_run_suffix(char out[static 9], const char *run_id)
     size_t n = 0;
     for (const char *p = run_id ? run_id : ""; *p && n < 8; p++) {
         int c = (unsigned char)*p;
-        if (c >= 'A' && c <= 'Z')
-            c += 'a' - 'A';
-        if (is_alnum_lower(c))
-            out[n++] = (char)c;
+        if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
+        if (is_alnum_lower(c)) out[n++] = (char)c;
     }
     out[n] = '\0';
     if (n == 0)
@@ -103,10 +96,14 @@ const char *
 cli_state_name(enum cli_state s)
 {
     switch (s) {
-    case CLI_RUNNING: return "RUNNING";
-    case CLI_SUCCESS: return "SUCCESS";
-    case CLI_FAILED: return "FAILED";
-    case CLI_QUEUED: break;
+    case CLI_RUNNING:
+        return "RUNNING";
+    case CLI_SUCCESS:
+        return "SUCCESS";
+    case CLI_FAILED:
+        return "FAILED";
+    case CLI_QUEUED:
+        break;
     }
     return "QUEUED";
 }
@@ -114,24 +111,18 @@ cli_state_name(enum cli_state s)
 enum cli_state
 cli_state_from_phase(const char *phase)
 {
-    if (!phase)
-        return CLI_QUEUED;
-    if (!strcmp(phase, "Running") || !strcmp(phase, "ExitHandlerRunning"))
-        return CLI_RUNNING;
-    if (!strcmp(phase, "Succeeded"))
-        return CLI_SUCCESS;
-    if (!strcmp(phase, "Failed"))
-        return CLI_FAILED;
+    if (!phase) return CLI_QUEUED;
+    if (!strcmp(phase, "Running") || !strcmp(phase, "ExitHandlerRunning")) return CLI_RUNNING;
+    if (!strcmp(phase, "Succeeded")) return CLI_SUCCESS;
+    if (!strcmp(phase, "Failed")) return CLI_FAILED;
     return CLI_QUEUED;
 }
 
 enum cli_state
 cli_state_from_job(bool complete, bool failed, bool pod_running)
 {
-    if (failed)
-        return CLI_FAILED;
-    if (complete)
-        return CLI_SUCCESS;
+    if (failed) return CLI_FAILED;
+    if (complete) return CLI_SUCCESS;
     return pod_running ? CLI_RUNNING : CLI_QUEUED;
 }
 
@@ -153,8 +144,7 @@ const char *
 cli_task_key(const char *pipeline_type)
 {
     for (size_t i = 0; pipeline_type && i < sizeof task_keys / sizeof task_keys[0]; i++)
-        if (!strcasecmp(pipeline_type, task_keys[i].type))
-            return task_keys[i].key;
+        if (!strcasecmp(pipeline_type, task_keys[i].type)) return task_keys[i].key;
     return "ingestion_task";
 }
 
@@ -179,8 +169,7 @@ cli_pipeline_type_of(const cJSON *workflow)
     t = cJSON_GetObjectItemCaseSensitive(t, "sourceConfig");
     t = cJSON_GetObjectItemCaseSensitive(t, "config");
     t = cJSON_GetObjectItemCaseSensitive(t, "type");
-    if (!cJSON_IsString(t))
-        return NULL;
+    if (!cJSON_IsString(t)) return NULL;
     for (size_t i = 0; i < sizeof config_types / sizeof config_types[0]; i++)
         if (!strcasecmp(t->valuestring, config_types[i].config_type))
             return config_types[i].pipeline_type;
@@ -193,20 +182,16 @@ cli_pipeline_type_of(const cJSON *workflow)
 static size_t
 utf8_seq_len(unsigned char c)
 {
-    if (c >= 0xf0 && c <= 0xf4)
-        return 4;
-    if (c >= 0xe0)
-        return c <= 0xef ? 3 : 1;
-    if (c >= 0xc2)
-        return 2;
+    if (c >= 0xf0 && c <= 0xf4) return 4;
+    if (c >= 0xe0) return c <= 0xef ? 3 : 1;
+    if (c >= 0xc2) return 2;
     return 1;
 }
 
 size_t
 cli_utf8_cut(const char *s, size_t len, size_t max)
 {
-    if (len <= max)
-        return len;
+    if (len <= max) return len;
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
@@ -219,8 +204,7 @@ cli_utf8_cut(const char *s, size_t len, size_t max)
             }
         /* a sequence cut short by the end of the data still claims its full length, so
          * that a chunk never ends inside a character whose tail has not arrived yet */
-        if (i + n > max)
-            return i ? i : (n < len ? n : len);
+        if (i + n > max) return i ? i : (n < len ? n : len);
         i += n;
     }
     return i < len ? i : len;
@@ -230,11 +214,9 @@ int
 cli_chunker_init(struct cli_chunker *k, size_t chunk_bytes, cli_chunk_fn emit, void *arg)
 {
     memset(k, 0, sizeof *k);
-    if (chunk_bytes < 4 || chunk_bytes > CLI_LOG_CHUNK_MAX)
-        return -1;
+    if (chunk_bytes < 4 || chunk_bytes > CLI_LOG_CHUNK_MAX) return -1;
     k->buf = malloc(chunk_bytes + 4);
-    if (!k->buf)
-        return -1;
+    if (!k->buf) return -1;
     k->chunk_bytes = chunk_bytes;
     k->emit = emit;
     k->arg = arg;
@@ -248,8 +230,7 @@ drain(struct cli_chunker *k, int final)
 {
     while (!k->stopped && k->len > 0 && (final || k->len > k->chunk_bytes)) {
         size_t n = cli_utf8_cut(k->buf, k->len, k->chunk_bytes);
-        if (k->emit(k->arg, k->buf, n))
-            k->stopped = 1;
+        if (k->emit(k->arg, k->buf, n)) k->stopped = 1;
         memmove(k->buf, k->buf + n, k->len - n);
         k->len -= n;
     }
@@ -297,8 +278,7 @@ static cJSON *parse_node(struct yctx *y, yaml_event_t *ev, int depth);
 static int
 next_event(struct yctx *y, yaml_event_t *ev)
 {
-    if (yaml_parser_parse(&y->p, ev))
-        return 0;
+    if (yaml_parser_parse(&y->p, ev)) return 0;
     snprintf(y->err, y->errlen, "YAML error at line %lu: %s",
              (unsigned long)y->p.problem_mark.line + 1, y->p.problem ? y->p.problem : "?");
     return -1;
@@ -307,16 +287,13 @@ next_event(struct yctx *y, yaml_event_t *ev)
 static int
 is_number(const char *s, double *out)
 {
-    if (!*s || strchr(s, '_') || !strpbrk(s, "0123456789"))
-        return 0;
+    if (!*s || strchr(s, '_') || !strpbrk(s, "0123456789")) return 0;
     for (const char *p = s; *p; p++)
-        if (!strchr("0123456789+-.eE", *p))
-            return 0;
+        if (!strchr("0123456789+-.eE", *p)) return 0;
     char *end;
     errno = 0;
     double d = strtod(s, &end);
-    if (*end || errno || !isfinite(d))
-        return 0;
+    if (*end || errno || !isfinite(d)) return 0;
     *out = d;
     return 1;
 }
@@ -330,13 +307,11 @@ scalar(const yaml_event_t *ev)
         return cJSON_CreateString(v);
     if (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL"))
         return cJSON_CreateNull();
-    if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE"))
-        return cJSON_CreateTrue();
+    if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE")) return cJSON_CreateTrue();
     if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))
         return cJSON_CreateFalse();
     double d;
-    if (is_number(v, &d))
-        return cJSON_CreateNumber(d);
+    if (is_number(v, &d)) return cJSON_CreateNumber(d);
     return cJSON_CreateString(v);
 }
 
@@ -346,8 +321,7 @@ parse_mapping(struct yctx *y, int depth)
     cJSON *obj = cJSON_CreateObject();
     for (;;) {
         yaml_event_t ev;
-        if (!obj || next_event(y, &ev))
-            goto fail;
+        if (!obj || next_event(y, &ev)) goto fail;
         if (ev.type == YAML_MAPPING_END_EVENT) {
             yaml_event_delete(&ev);
             return obj;
@@ -384,16 +358,14 @@ parse_sequence(struct yctx *y, int depth)
     cJSON *arr = cJSON_CreateArray();
     for (;;) {
         yaml_event_t ev;
-        if (!arr || next_event(y, &ev))
-            goto fail;
+        if (!arr || next_event(y, &ev)) goto fail;
         if (ev.type == YAML_SEQUENCE_END_EVENT) {
             yaml_event_delete(&ev);
             return arr;
         }
         cJSON *val = parse_node(y, &ev, depth + 1);
         yaml_event_delete(&ev);
-        if (!val)
-            goto fail;
+        if (!val) goto fail;
         cJSON_AddItemToArray(arr, val);
     }
 fail:
@@ -409,11 +381,18 @@ parse_node(struct yctx *y, yaml_event_t *ev, int depth)
         return NULL;
     }
     switch (ev->type) {
-    case YAML_SCALAR_EVENT: return scalar(ev);
-    case YAML_MAPPING_START_EVENT: return parse_mapping(y, depth);
-    case YAML_SEQUENCE_START_EVENT: return parse_sequence(y, depth);
-    case YAML_ALIAS_EVENT: snprintf(y->err, y->errlen, "YAML aliases are not supported"); break;
-    default: snprintf(y->err, y->errlen, "YAML: unexpected event %d", (int)ev->type); break;
+    case YAML_SCALAR_EVENT:
+        return scalar(ev);
+    case YAML_MAPPING_START_EVENT:
+        return parse_mapping(y, depth);
+    case YAML_SEQUENCE_START_EVENT:
+        return parse_sequence(y, depth);
+    case YAML_ALIAS_EVENT:
+        snprintf(y->err, y->errlen, "YAML aliases are not supported");
+        break;
+    default:
+        snprintf(y->err, y->errlen, "YAML: unexpected event %d", (int)ev->type);
+        break;
     }
     return NULL;
 }
@@ -424,14 +403,12 @@ static int
 first_node(struct yctx *y, yaml_event_t *ev)
 {
     for (;;) {
-        if (next_event(y, ev))
-            return -1;
+        if (next_event(y, ev)) return -1;
         if (ev->type == YAML_STREAM_END_EVENT) {
             yaml_event_delete(ev);
             return 0;
         }
-        if (ev->type != YAML_STREAM_START_EVENT && ev->type != YAML_DOCUMENT_START_EVENT)
-            return 1;
+        if (ev->type != YAML_STREAM_START_EVENT && ev->type != YAML_DOCUMENT_START_EVENT) return 1;
         yaml_event_delete(ev);
     }
 }
@@ -442,12 +419,10 @@ expect_end(struct yctx *y)
 {
     yaml_event_t ev;
     for (int i = 0; i < 2; i++) {
-        if (next_event(y, &ev))
-            return -1;
+        if (next_event(y, &ev)) return -1;
         yaml_event_type_t t = ev.type;
         yaml_event_delete(&ev);
-        if (t == YAML_STREAM_END_EVENT)
-            return 0;
+        if (t == YAML_STREAM_END_EVENT) return 0;
         if (t != YAML_DOCUMENT_END_EVENT) {
             snprintf(y->err, y->errlen, "YAML: only one document is supported");
             return -1;
@@ -461,9 +436,9 @@ json_depth(const cJSON *j, int depth)
 {
     int max = depth;
     const cJSON *c;
-    if (depth > CLI_YAML_MAX_DEPTH)
-        return depth;
-    cJSON_ArrayForEach(c, j) {
+    if (depth > CLI_YAML_MAX_DEPTH) return depth;
+    cJSON_ArrayForEach(c, j)
+    {
         if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
             int d = json_depth(c, depth + 1);
             max = d > max ? d : max;
@@ -492,8 +467,7 @@ cli_yaml_to_json(const char *text, size_t len, char *err, size_t errlen)
             snprintf(err, errlen, "JSON nested deeper than %d levels", CLI_YAML_MAX_DEPTH);
             return NULL;
         }
-        if (j)
-            return j;
+        if (j) return j;
     }
     if (!yaml_parser_initialize(&y.p)) {
         snprintf(err, errlen, "out of memory");
@@ -524,16 +498,14 @@ cli_uuid(char out[static 37])
 {
     unsigned char b[16];
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     ssize_t n = read(fd, b, sizeof b);
     close(fd);
-    if (n != (ssize_t)sizeof b)
-        return -1;
+    if (n != (ssize_t)sizeof b) return -1;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
     return 0;
 }

@@ -29,6 +29,7 @@ struct cmd {
     const char *ns;
     bool job_mode;
     char pipeline_type[64], fqn[512];
+    char cronjob_api[16]; /* "batch/v1" or "batch/v1beta1" once discovered */
 };
 
 enum { CMD_OK = 0, CMD_ERR = 1, CMD_USAGE = 2 };
@@ -56,6 +57,9 @@ void cmd_print_json(const struct cJSON *j);
 const char *cmd_jstr(const struct cJSON *o, const char *path);
 /* metadata.annotations[key] (keys hold dots, so not a cmd_jstr path), or NULL. */
 const char *cmd_annotation(const struct cJSON *o, const char *key);
+
+/* The CronJob API the server serves: batch/v1 (1.21+), else batch/v1beta1. */
+const char *cmd_cronjob_api(struct cmd *x);
 
 int cmd_deploy(struct cmd *x);
 int cmd_run(struct cmd *x);

@@ -57,14 +57,14 @@ keep_from_existing(cJSON *desired, const cJSON *existing)
         cJSON_GetObjectItemCaseSensitive(existing, "spec"), "suspend");
     cJSON *spec = cJSON_GetObjectItemCaseSensitive(desired, "spec");
     if (cJSON_IsBool(susp) && cJSON_GetObjectItemCaseSensitive(spec, "suspend"))
-        cJSON_ReplaceItemInObjectCaseSensitive(spec, "suspend", cJSON_CreateBool(cJSON_IsTrue(susp)));
+        cJSON_ReplaceItemInObjectCaseSensitive(spec, "suspend",
+                                               cJSON_CreateBool(cJSON_IsTrue(susp)));
 }
 
 /* Creates the object, or replaces it with a PUT carrying the resourceVersion just read (a
  * concurrent change gets 409 and a fresh attempt). Returns 0 or CMD_ERR (reported). */
 static int
-upsert(struct cmd *x, struct deploy_log *d, const char *kind_path, const char *kind,
-       cJSON *desired)
+upsert(struct cmd *x, struct deploy_log *d, const char *kind_path, const char *kind, cJSON *desired)
 {
     const char *name = cmd_jstr(desired, "metadata.name");
     char coll[512], path[600], what[300];
@@ -87,8 +87,7 @@ upsert(struct cmd *x, struct deploy_log *d, const char *kind_path, const char *k
             cJSON_AddStringToObject(md, "resourceVersion", rv ? rv : "");
             keep_from_existing(desired, cur);
             st = cmd_call(x, "PUT", path, desired, NULL, &resp);
-            if (st == 200)
-                record(d, kind, name, "updated");
+            if (st == 200) record(d, kind, name, "updated");
         }
         cJSON_Delete(cur);
         if (st == 200 || st == 201) {
@@ -127,11 +126,14 @@ drop_old_schedules(struct cmd *x, struct deploy_log *d)
     for (size_t i = 0; i < 2; i++) {
         char path[512];
         const char *name = i == 0 ? x->p.cronomjob : x->p.cronjob;
-        if (x->o.schedule && (i == 1) == x->job_mode)
-            continue; /* the one this deploy writes */
+        if (x->o.schedule && (i == 1) == x->job_mode) continue; /* the one this deploy writes */
         cmd_path(x, path, sizeof path, kinds[i][0], name);
-        if (cmd_call(x, "DELETE", path, NULL, NULL, NULL) == 200)
-            record(d, kinds[i][1], name, "deleted");
+        /* orphan: runs already started finish (and report) on their own */
+        cJSON *opts = cJSON_Parse("{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
+                                  "\"propagationPolicy\":\"Orphan\"}");
+        long st = cmd_call(x, "DELETE", path, opts, NULL, NULL);
+        cJSON_Delete(opts);
+        if (st == 200 || st == 202) record(d, kinds[i][1], name, "deleted");
     }
 }
 
@@ -149,16 +151,17 @@ deploy_objects(struct cmd *x, struct deploy_log *d, const char *workflow, const 
         cJSON_Delete(s);
     }
     if (!rc && x->o.schedule) {
-        cJSON *c = x->job_mode
-                       ? cli_build_cronjob(&x->cfg, &x->p, x->o.schedule, x->o.time_zone)
-                       : cli_build_cronomjob(&x->cfg, &x->p, x->o.schedule, x->o.time_zone);
+        cJSON *c = x->job_mode ? cli_build_cronjob(&x->cfg, &x->p, x->o.schedule, x->o.time_zone)
+                               : cli_build_cronomjob(&x->cfg, &x->p, x->o.schedule, x->o.time_zone);
+        if (c && x->job_mode)
+            cJSON_ReplaceItemInObjectCaseSensitive(c, "apiVersion",
+                                                   cJSON_CreateString(cmd_cronjob_api(x)));
         rc = c ? upsert(x, d, x->job_mode ? "cronjobs" : "cronomjobs",
                         x->job_mode ? "CronJob" : "CronOMJob", c)
                : cmd_error("out of memory");
         cJSON_Delete(c);
     }
-    if (!rc)
-        drop_old_schedules(x, d);
+    if (!rc) drop_old_schedules(x, d);
     return rc;
 }
 
@@ -167,8 +170,7 @@ cmd_deploy(struct cmd *x)
 {
     size_t len = 0, slen = 0;
     char *workflow = slurp(x->o.config_file, CLI_YAML_MAX_BYTES, &len);
-    if (!workflow)
-        return CMD_ERR;
+    if (!workflow) return CMD_ERR;
     char err[256] = "";
     cJSON *parsed = cli_yaml_to_json(workflow, len, err, sizeof err);
     if (!parsed || strlen(workflow) != len) {
@@ -200,9 +202,8 @@ cmd_deploy(struct cmd *x)
         cJSON_Delete(out);
     } else {
         const cJSON *o;
-        cJSON_ArrayForEach(o, d.objects)
-            printf("%s %s/%s %s\n", cmd_jstr(o, "kind"), x->ns, cmd_jstr(o, "name"),
-                   cmd_jstr(o, "action"));
+        cJSON_ArrayForEach(o, d.objects) printf("%s %s/%s %s\n", cmd_jstr(o, "kind"), x->ns,
+                                                cmd_jstr(o, "name"), cmd_jstr(o, "action"));
     }
     cJSON_Delete(d.objects);
     if (secret) {
@@ -217,23 +218,20 @@ int
 cmd_run(struct cmd *x)
 {
     int found = cmd_load_pipeline(x);
-    if (found < 0)
-        return CMD_ERR;
-    if (!found)
-        return cmd_error("pipeline %s is not deployed in namespace %s", x->p.name, x->ns);
+    if (found < 0) return CMD_ERR;
+    if (!found) return cmd_error("pipeline %s is not deployed in namespace %s", x->p.name, x->ns);
     char uuid[37];
     const char *run_id = x->o.run_id;
     if (!run_id) {
-        if (cli_uuid(uuid))
-            return cmd_error("cannot read /dev/urandom for a run id");
+        if (cli_uuid(uuid)) return cmd_error("cannot read /dev/urandom for a run id");
         run_id = uuid;
     }
-    if (cli_pipeline_names(&x->p, x->p.name, run_id))
-        return cmd_error("bad run id %s", run_id);
+    if (cli_pipeline_names(&x->p, x->p.name, run_id)) return cmd_error("bad run id %s", run_id);
     cJSON *obj = x->job_mode ? cli_build_job(&x->cfg, &x->p) : cli_build_omjob(&x->cfg, &x->p);
     char coll[512], what[300];
     cmd_path(x, coll, sizeof coll, x->job_mode ? "jobs" : "omjobs", NULL);
-    snprintf(what, sizeof what, "creating %s %s/%s", x->job_mode ? "Job" : "OMJob", x->ns, x->p.job);
+    snprintf(what, sizeof what, "creating %s %s/%s", x->job_mode ? "Job" : "OMJob", x->ns,
+             x->p.job);
     cJSON *resp = NULL;
     long st = obj ? cmd_call(x, "POST", coll, obj, NULL, &resp) : 0;
     cJSON_Delete(obj);
@@ -262,8 +260,7 @@ cmd_run(struct cmd *x)
 int
 cmd_toggle(struct cmd *x)
 {
-    if (cmd_load_pipeline(x) < 0)
-        return CMD_ERR;
+    if (cmd_load_pipeline(x) < 0) return CMD_ERR;
     char path[512];
     const char *name = x->job_mode ? x->p.cronjob : x->p.cronomjob;
     cmd_path(x, path, sizeof path, x->job_mode ? "cronjobs" : "cronomjobs", name);
@@ -282,7 +279,9 @@ cmd_toggle(struct cmd *x)
         /* a merge patch carrying resourceVersion is a precondition: 409 if it changed */
         cJSON *patch = cJSON_CreateObject();
         cJSON_AddStringToObject(cJSON_AddObjectToObject(patch, "metadata"), "resourceVersion",
-                                cmd_jstr(cur, "metadata.resourceVersion") ? cmd_jstr(cur, "metadata.resourceVersion") : "");
+                                cmd_jstr(cur, "metadata.resourceVersion")
+                                    ? cmd_jstr(cur, "metadata.resourceVersion")
+                                    : "");
         cJSON_AddBoolToObject(cJSON_AddObjectToObject(patch, "spec"), "suspend", x->o.suspend == 1);
         cJSON_Delete(cur);
         st = cmd_call(x, "PATCH", path, patch, "application/merge-patch+json", &resp);
@@ -316,8 +315,8 @@ cmd_toggle(struct cmd *x)
 /* Every kind a pipeline may own, deleted in this order (runs before their configuration, so
  * a running exit handler can still read the ConfigMap while its OMJob finalizes). */
 static const char *const pipeline_kinds[][2] = {
-    {"cronomjobs", "CronOMJob"}, {"cronjobs", "CronJob"}, {"omjobs", "OMJob"},
-    {"jobs", "Job"},             {"secrets", "Secret"},   {"configmaps", "ConfigMap"},
+    {"cronomjobs", "CronOMJob"}, {"cronjobs", "CronJob"},     {"omjobs", "OMJob"}, {"jobs", "Job"},
+    {"secrets", "Secret"},       {"configmaps", "ConfigMap"},
 };
 
 int
@@ -336,7 +335,8 @@ cmd_delete(struct cmd *x)
             continue;
         }
         const cJSON *it;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(list, "items")) {
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(list, "items"))
+        {
             char path[512];
             const char *name = cmd_jstr(it, "metadata.name");
             cmd_path(x, path, sizeof path, pipeline_kinds[k][0], name);
@@ -376,10 +376,12 @@ find_schedule(const cJSON *lists[2], const char *label, const char **kind)
 {
     for (int i = 0; i < 2; i++) {
         const cJSON *it;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(lists[i], "items")) {
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(lists[i], "items"))
+        {
             const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
                 cJSON_GetObjectItemCaseSensitive(it, "metadata"), "labels");
-            const cJSON *pl = cJSON_GetObjectItemCaseSensitive(labels, "app.kubernetes.io/pipeline");
+            const cJSON *pl =
+                cJSON_GetObjectItemCaseSensitive(labels, "app.kubernetes.io/pipeline");
             if (cJSON_IsString(pl) && !strcmp(pl->valuestring, label)) {
                 *kind = i == 0 ? "CronOMJob" : "CronJob";
                 return it;
@@ -394,19 +396,18 @@ cmd_list_pipelines(struct cmd *x)
 {
     long st;
     cJSON *cms = cmd_list(x, "configmaps", NULL, &st);
-    if (!cms)
-        return cmd_api_error(x, "listing pipelines", st, NULL);
+    if (!cms) return cmd_api_error(x, "listing pipelines", st, NULL);
     cJSON *crons[2] = {cmd_list(x, "cronomjobs", NULL, &st), cmd_list(x, "cronjobs", NULL, &st)};
     const cJSON *lists[2] = {crons[0], crons[1]};
     cJSON *out = cJSON_CreateArray();
     const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(cms, "items")) {
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(cms, "items"))
+    {
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(it, "metadata");
         const cJSON *pl = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(md, "labels"), "app.kubernetes.io/pipeline");
         const char *name = cmd_annotation(it, CLI_ANN_PREFIX "pipeline-name");
-        if (!cJSON_IsString(pl) || !name)
-            continue;
+        if (!cJSON_IsString(pl) || !name) continue;
         const char *kind = NULL;
         const cJSON *cron = find_schedule(lists, pl->valuestring, &kind);
         cJSON *p = cJSON_CreateObject();
@@ -417,7 +418,8 @@ cmd_list_pipelines(struct cmd *x)
         cJSON_AddStringToObject(p, "mode", mode ? mode : "operator");
         if (cron) {
             const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cron, "spec");
-            cJSON_AddStringToObject(p, "schedule", cmd_jstr(spec, "schedule") ? cmd_jstr(spec, "schedule") : "");
+            cJSON_AddStringToObject(p, "schedule",
+                                    cmd_jstr(spec, "schedule") ? cmd_jstr(spec, "schedule") : "");
             cJSON_AddBoolToObject(p, "suspended",
                                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "suspend")));
             cJSON_AddStringToObject(p, "scheduleKind", kind);
@@ -428,10 +430,12 @@ cmd_list_pipelines(struct cmd *x)
         cmd_print_json(out);
     else {
         printf("%-40s %-12s %-9s %-20s %s\n", "NAME", "TYPE", "MODE", "SCHEDULE", "SUSPENDED");
-        cJSON_ArrayForEach(it, out) {
+        cJSON_ArrayForEach(it, out)
+        {
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(it, "suspended");
-            printf("%-40s %-12s %-9s %-20s %s\n", cmd_jstr(it, "name"), cmd_jstr(it, "pipelineType"),
-                   cmd_jstr(it, "mode"), cmd_jstr(it, "schedule") ? cmd_jstr(it, "schedule") : "-",
+            printf("%-40s %-12s %-9s %-20s %s\n", cmd_jstr(it, "name"),
+                   cmd_jstr(it, "pipelineType"), cmd_jstr(it, "mode"),
+                   cmd_jstr(it, "schedule") ? cmd_jstr(it, "schedule") : "-",
                    s ? (cJSON_IsTrue(s) ? "true" : "false") : "-");
         }
     }

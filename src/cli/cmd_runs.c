@@ -22,8 +22,7 @@ list_runs(struct cmd *x)
     }
     long st;
     cJSON *list = cmd_list(x, x->job_mode ? "jobs" : "omjobs", extra[0] ? extra : NULL, &st);
-    if (!list)
-        cmd_api_error(x, "listing runs", st, NULL);
+    if (!list) cmd_api_error(x, "listing runs", st, NULL);
     return list;
 }
 
@@ -32,8 +31,7 @@ static const cJSON *
 latest_run(struct cmd *x, cJSON **list)
 {
     *list = list_runs(x);
-    if (!*list)
-        return NULL;
+    if (!*list) return NULL;
     const cJSON *run = cmd_newest(*list);
     if (!run)
         cmd_error("pipeline %s has no %s in namespace %s", x->p.name,
@@ -46,11 +44,11 @@ cond_true(const cJSON *job, const char *type, const cJSON **cond)
 {
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
-                              cJSON_GetObjectItemCaseSensitive(job, "status"), "conditions")) {
+                              cJSON_GetObjectItemCaseSensitive(job, "status"), "conditions"))
+    {
         const char *t = cmd_jstr(c, "type"), *s = cmd_jstr(c, "status");
         if (t && s && !strcmp(t, type) && !strcmp(s, "True")) {
-            if (cond)
-                *cond = c;
+            if (cond) *cond = c;
             return true;
         }
     }
@@ -60,16 +58,17 @@ cond_true(const cJSON *job, const char *type, const cJSON **cond)
 static void
 add_str(cJSON *o, const char *key, const char *v)
 {
-    if (v && *v)
-        cJSON_AddStringToObject(o, key, v);
+    if (v && *v) cJSON_AddStringToObject(o, key, v);
 }
 
 static const cJSON *
 main_terminated(const cJSON *pod)
 {
     const cJSON *cs;
-    cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(
-                               cJSON_GetObjectItemCaseSensitive(pod, "status"), "containerStatuses")) {
+    cJSON_ArrayForEach(
+        cs, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "status"),
+                                             "containerStatuses"))
+    {
         const char *n = cmd_jstr(cs, "name");
         if (n && !strcmp(n, "main"))
             return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cs, "state"),
@@ -98,14 +97,14 @@ status_of_job(struct cmd *x, const cJSON *job, cJSON *out)
     cJSON *pods = NULL;
     const cJSON *pod = job_pod(x, cmd_jstr(job, "metadata.name"), &pods);
     const char *phase = cmd_jstr(pod, "status.phase");
-    enum cli_state s = cli_state_from_job(complete, failed || killed, phase && !strcmp(phase, "Running"));
+    enum cli_state s =
+        cli_state_from_job(complete, failed || killed, phase && !strcmp(phase, "Running"));
     cJSON_AddStringToObject(out, "state", cli_state_name(s));
     add_str(out, "startTime", cmd_jstr(st, "startTime"));
     add_str(out, "endTime", cmd_jstr(st, "completionTime"));
     const cJSON *term = main_terminated(pod);
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(term, "exitCode");
-    if (cJSON_IsNumber(code))
-        cJSON_AddNumberToObject(out, "exitCode", code->valuedouble);
+    if (cJSON_IsNumber(code)) cJSON_AddNumberToObject(out, "exitCode", code->valuedouble);
     if (killed)
         cJSON_AddStringToObject(out, "reason", "Killed");
     else if (fc)
@@ -127,8 +126,7 @@ status_of_omjob(const cJSON *omj, cJSON *out)
     add_str(out, "startTime", cmd_jstr(st, "startTime"));
     add_str(out, "endTime", cmd_jstr(st, "completionTime"));
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(st, "mainPodExitCode");
-    if (cJSON_IsNumber(code))
-        cJSON_AddNumberToObject(out, "exitCode", code->valuedouble);
+    if (cJSON_IsNumber(code)) cJSON_AddNumberToObject(out, "exitCode", code->valuedouble);
     add_str(out, "reason", cmd_jstr(st, "mainPodReason"));
     add_str(out, "message", cmd_jstr(st, "message"));
     add_str(out, "pod", cmd_jstr(st, "mainPodName"));
@@ -137,8 +135,7 @@ status_of_omjob(const cJSON *omj, cJSON *out)
 int
 cmd_status(struct cmd *x)
 {
-    if (cmd_load_pipeline(x) < 0)
-        return CMD_ERR;
+    if (cmd_load_pipeline(x) < 0) return CMD_ERR;
     cJSON *list;
     const cJSON *run = latest_run(x, &list);
     if (!run) {
@@ -162,11 +159,9 @@ cmd_status(struct cmd *x)
                cmd_jstr(out, "name"));
         static const char *const keys[] = {"startTime", "endTime", "reason", "message", "pod"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-            if (cmd_jstr(out, keys[i]))
-                printf("  %-10s %s\n", keys[i], cmd_jstr(out, keys[i]));
+            if (cmd_jstr(out, keys[i])) printf("  %-10s %s\n", keys[i], cmd_jstr(out, keys[i]));
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(out, "exitCode");
-        if (code)
-            printf("  %-10s %d\n", "exitCode", (int)code->valuedouble);
+        if (code) printf("  %-10s %d\n", "exitCode", (int)code->valuedouble);
     }
     cJSON_Delete(out);
     cJSON_Delete(list);
@@ -204,16 +199,15 @@ kill_job(struct cmd *x, const cJSON *job, const cJSON *opts)
                                "\"spec\":{\"parallelism\":0}}");
     long st = cmd_call(x, "PATCH", path, patch, "application/merge-patch+json", NULL);
     cJSON_Delete(patch);
-    if (st != 200)
-        return -cmd_api_error(x, "stopping the Job", st, NULL);
+    if (st != 200) return -cmd_api_error(x, "stopping the Job", st, NULL);
     char sel[128];
     snprintf(sel, sizeof sel, "job-name=%s", name);
     cJSON *pods = cmd_list(x, "pods", sel, &st);
     const cJSON *pod;
-    cJSON_ArrayForEach(pod, cJSON_GetObjectItemCaseSensitive(pods, "items")) {
+    cJSON_ArrayForEach(pod, cJSON_GetObjectItemCaseSensitive(pods, "items"))
+    {
         const char *phase = cmd_jstr(pod, "status.phase");
-        if (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed")))
-            continue;
+        if (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"))) continue;
         cmd_path(x, path, sizeof path, "pods", cmd_jstr(pod, "metadata.name"));
         st = cmd_call(x, "DELETE", path, opts, NULL, NULL);
         if (st != 200 && st != 404) {
@@ -228,24 +222,22 @@ kill_job(struct cmd *x, const cJSON *job, const cJSON *opts)
 int
 cmd_kill(struct cmd *x)
 {
-    if (cmd_load_pipeline(x) < 0)
-        return CMD_ERR;
+    if (cmd_load_pipeline(x) < 0) return CMD_ERR;
     cJSON *list = list_runs(x);
-    if (!list)
-        return CMD_ERR;
+    if (!list) return CMD_ERR;
     cJSON *opts = cJSON_Parse("{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
                               "\"propagationPolicy\":\"Background\"}");
     cJSON *killed = cJSON_CreateArray();
     const cJSON *run;
     int rc = CMD_OK;
-    cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(list, "items")) {
+    cJSON_ArrayForEach(run, cJSON_GetObjectItemCaseSensitive(list, "items"))
+    {
         int r = x->job_mode ? kill_job(x, run, opts) : kill_omjob(x, run, opts);
         if (r < 0) {
             rc = CMD_ERR;
             break;
         }
-        if (r > 0)
-            cJSON_AddItemToArray(killed, cJSON_CreateString(cmd_jstr(run, "metadata.name")));
+        if (r > 0) cJSON_AddItemToArray(killed, cJSON_CreateString(cmd_jstr(run, "metadata.name")));
     }
     if (!rc && x->o.json) {
         cJSON *out = cJSON_CreateObject();
@@ -255,10 +247,9 @@ cmd_kill(struct cmd *x)
         cJSON_Delete(out);
     } else if (!rc) {
         const cJSON *k;
-        cJSON_ArrayForEach(k, killed) printf("%s %s/%s killed\n", x->job_mode ? "Job" : "OMJob",
-                                             x->ns, k->valuestring);
-        if (!cJSON_GetArraySize(killed))
-            printf("pipeline %s has no active run\n", x->p.name);
+        cJSON_ArrayForEach(k, killed)
+            printf("%s %s/%s killed\n", x->job_mode ? "Job" : "OMJob", x->ns, k->valuestring);
+        if (!cJSON_GetArraySize(killed)) printf("pipeline %s has no active run\n", x->p.name);
     }
     cJSON_Delete(killed);
     cJSON_Delete(opts);
@@ -323,12 +314,10 @@ log_pass(struct cmd *x, const char *path, struct log_pass *lp)
     long st;
     char *body = NULL;
     int r = cli_stream(&x->api, path, on_log_data, lp, &st, &body);
-    if (!r && st == 200 && lp->key)
-        cli_chunker_finish(&lp->k);
+    if (!r && st == 200 && lp->key) cli_chunker_finish(&lp->k);
     int rc = r || st != 200 ? cmd_api_error(x, "reading the log", st, body) : CMD_OK;
     free(body);
-    if (lp->key)
-        cli_chunker_free(&lp->k);
+    if (lp->key) cli_chunker_free(&lp->k);
     return rc;
 }
 
@@ -340,15 +329,13 @@ run_pod(struct cmd *x, const cJSON *run, char *out, size_t outlen)
     if (x->job_mode) {
         cJSON *pods = NULL;
         const cJSON *pod = job_pod(x, name, &pods);
-        if (pod)
-            snprintf(out, outlen, "%s", cmd_jstr(pod, "metadata.name"));
+        if (pod) snprintf(out, outlen, "%s", cmd_jstr(pod, "metadata.name"));
         cJSON_Delete(pods);
         return pod ? 0 : cmd_error("run %s has no pod yet", name);
     }
     const char *p = cmd_jstr(run, "status.mainPodName");
     char child[NAMING_LABEL_MAX + 1];
-    if (!p && naming_child(child, name, "main") >= 0)
-        p = child;
+    if (!p && naming_child(child, name, "main") >= 0) p = child;
     snprintf(out, outlen, "%s", p ? p : "");
     return 0;
 }
@@ -356,8 +343,7 @@ run_pod(struct cmd *x, const cJSON *run, char *out, size_t outlen)
 int
 cmd_logs(struct cmd *x)
 {
-    if (cmd_load_pipeline(x) < 0)
-        return CMD_ERR;
+    if (cmd_load_pipeline(x) < 0) return CMD_ERR;
     cJSON *list;
     const cJSON *run = latest_run(x, &list);
     char pod[128], path[512];
@@ -369,15 +355,13 @@ cmd_logs(struct cmd *x)
     cmd_path(x, path, sizeof path, "pods", pod);
     size_t n = strlen(path);
     snprintf(path + n, sizeof path - n, "/log?container=main");
-    if (!x->o.json)
-        return log_pass(x, path, &(struct log_pass){.only = -1});
+    if (!x->o.json) return log_pass(x, path, &(struct log_pass){.only = -1});
     /* Two streamed passes: the first counts the chunks ("total"), the second prints them.
      * Chunk boundaries are a function of the bytes alone, so both passes agree on a log
      * that is not growing. Memory stays at one chunk. */
     struct log_pass count = {.only = -1, .key = cli_task_key(x->pipeline_type)};
     int rc = log_pass(x, path, &count);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     long total = count.index ? count.index : 1;
     if (x->o.after >= total)
         return cmd_error("no log chunk %ld: the log has %ld", x->o.after, total);

@@ -23,7 +23,8 @@
 #define API_PREFIX "/apis/" OMJOB_GROUP "/v1"
 #define API_VERSION OMJOB_GROUP "/v1"
 #define RUN_SELECTOR "pipelines.openmetadata.org%2Fcronomjob"
-#define MAX_ZONES 64 /* loaded zones kept for reuse */
+#define NOTED_MAX 10000 /* reported slot outcomes remembered */
+#define MAX_ZONES 64    /* loaded zones kept for reuse (least recently loaded evicted) */
 
 /* --- the pure part ------------------------------------------------------------------------ */
 
@@ -34,12 +35,10 @@ cronomjob_decide(const struct cronomjob_slot_in *in, struct cronomjob_slot *out)
     int64_t next = 0, due = 0;
     bool has_next = cron_next(in->expr, in->zone, in->now_s, &next) == 0;
     bool has_due = cron_prev(in->expr, in->zone, in->now_s, &due) == 0 && due > in->since_s;
-    if (!has_next && !has_due)
-        return -1;
+    if (!has_next && !has_due) return -1;
     out->next_s = has_next ? next : 0;
     int64_t wake = in->now_s + CRONOMJOB_MAX_SLEEP_S;
-    if (has_next && next < wake)
-        wake = next;
+    if (has_next && next < wake) wake = next;
     if (has_due) {
         out->due_s = due;
         /* Count the slots in (since, due], but never walk more than MAX_MISSED + 1. */
@@ -50,8 +49,7 @@ cronomjob_decide(const struct cronomjob_slot_in *in, struct cronomjob_slot *out)
             t = s;
         }
         int64_t window = in->starting_deadline_s;
-        if (window >= 0 && window < CRONOMJOB_ON_TIME_S)
-            window = CRONOMJOB_ON_TIME_S;
+        if (window >= 0 && window < CRONOMJOB_ON_TIME_S) window = CRONOMJOB_ON_TIME_S;
         out->in_window = window < 0 || in->now_s - due <= window;
         if (out->in_window && window >= 0 && due + window + 1 < wake)
             wake = due + window + 1; /* to report the slot missed if it cannot start */
@@ -73,14 +71,12 @@ static size_t
 placeholder(const char *s, const char *field)
 {
     const char *p = s;
-    if (strncmp(p, "{{", 2))
-        return 0;
+    if (strncmp(p, "{{", 2)) return 0;
     p += 2;
     while (*p == ' ' || *p == '\t')
         p++;
     size_t n = strlen(field);
-    if (strncmp(p, "omjob.", 6) || strncmp(p + 6, field, n))
-        return 0;
+    if (strncmp(p, "omjob.", 6) || strncmp(p + 6, field, n)) return 0;
     p += 6 + n;
     while (*p == ' ' || *p == '\t')
         p++;
@@ -119,8 +115,9 @@ enum policy { POLICY_FORBID, POLICY_ALLOW, POLICY_REPLACE };
 
 struct comj_obj {
     char *schedule, *time_zone;
-    char *labels;   /* metadata.labels as compact JSON, or NULL */
-    char *template; /* spec.omJobSpec as compact JSON, or NULL when missing */
+    char *labels;      /* metadata.labels as compact JSON, or NULL */
+    char *annotations; /* metadata.annotations (without kubectl's last-applied copy), or NULL */
+    char *template;    /* spec.omJobSpec as compact JSON, or NULL when missing */
     bool suspend;
     enum policy policy;
     int64_t deadline_s; /* -1: unset */
@@ -185,8 +182,7 @@ status_sig(int64_t last_schedule_s, int64_t last_success_s, const char *last_omj
     buf_init(&b, 1u << 20);
     buf_printf(&b, "%lld|%lld|%s|", (long long)last_schedule_s, (long long)last_success_s,
                last_omjob);
-    if (nactive > 1)
-        qsort(active, nactive, sizeof *active, cmp_str);
+    if (nactive > 1) qsort(active, nactive, sizeof *active, cmp_str);
     for (size_t i = 0; i < nactive; i++)
         buf_printf(&b, "%s,", active[i]);
     buf_printf(&b, "|%s|%s|%s|%lld", message, ready, reason, (long long)gen);
@@ -202,13 +198,12 @@ recorded_sig(const cJSON *st, const struct comj_obj *j)
     cJSON_ArrayForEach(a, act)
     {
         const char *nm = jstr(a, "name");
-        if (nm && names && n < cap)
-            names[n++] = nm;
+        if (nm && names && n < cap) names[n++] = nm;
     }
     const char *msg = jstr(st, "message");
-    char *sig = status_sig(j->last_schedule_s, j->last_success_s, j->last_omjob, names, n,
-                           msg ? msg : "", j->ready, j->ready_reason,
-                           jint(st, "observedGeneration", 0));
+    char *sig =
+        status_sig(j->last_schedule_s, j->last_success_s, j->last_omjob, names, n, msg ? msg : "",
+                   j->ready, j->ready_reason, jint(st, "observedGeneration", 0));
     free(names);
     return sig;
 }
@@ -220,8 +215,7 @@ trim_ready(const cJSON *st, struct comj_obj *j)
     cJSON_ArrayForEach(cd, conds)
     {
         const char *type = jstr(cd, "type");
-        if (!type || strcmp(type, "Ready"))
-            continue;
+        if (!type || strcmp(type, "Ready")) continue;
         snprintf(j->ready, sizeof j->ready, "%s", jstr(cd, "status") ? jstr(cd, "status") : "");
         snprintf(j->ready_reason, sizeof j->ready_reason, "%s",
                  jstr(cd, "reason") ? jstr(cd, "reason") : "");
@@ -232,21 +226,33 @@ trim_ready(const cJSON *st, struct comj_obj *j)
 static enum policy
 policy_of(const char *s)
 {
-    if (s && !strcmp(s, "Allow"))
-        return POLICY_ALLOW;
-    if (s && !strcmp(s, "Replace"))
-        return POLICY_REPLACE;
+    if (s && !strcmp(s, "Allow")) return POLICY_ALLOW;
+    if (s && !strcmp(s, "Replace")) return POLICY_REPLACE;
     return POLICY_FORBID;
 }
 
 static void comj_free_payload(void *p);
 
+/* The annotations a run inherits (as the Java operator does), minus kubectl's copy of the
+ * whole applied object. */
+static char *
+copied_annotations(const cJSON *meta)
+{
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+    if (!cJSON_IsObject(ann) || !ann->child) return NULL;
+    cJSON *copy = cJSON_Duplicate(ann, 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(copy,
+                                            "kubectl.kubernetes.io/last-applied-configuration");
+    char *s = copy && copy->child ? cJSON_PrintUnformatted(copy) : NULL;
+    cJSON_Delete(copy);
+    return s;
+}
+
 static void *
 comj_trim(const cJSON *obj)
 {
     struct comj_obj *j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
+    if (!j) return NULL;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
@@ -254,6 +260,7 @@ comj_trim(const cJSON *obj)
     j->schedule = strdup(jstr(spec, "schedule") ? jstr(spec, "schedule") : "");
     j->time_zone = strdup(tz && *tz ? tz : "UTC");
     j->labels = print_or_null(cJSON_GetObjectItemCaseSensitive(meta, "labels"));
+    j->annotations = copied_annotations(meta);
     const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(spec, "omJobSpec");
     j->template = cJSON_IsObject(tmpl) ? print_or_null(tmpl) : NULL;
     j->suspend = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "suspend"));
@@ -279,11 +286,11 @@ static void
 comj_free_payload(void *p)
 {
     struct comj_obj *j = p;
-    if (!j)
-        return;
+    if (!j) return;
     free(j->schedule);
     free(j->time_zone);
     free(j->labels);
+    free(j->annotations);
     free(j->template);
     free(j->status_sig);
     free(j);
@@ -293,15 +300,14 @@ static void *
 run_trim(const cJSON *obj)
 {
     struct run_obj *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
+    if (!r) return NULL;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
     const char *at = jstr(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
                           CRONOMJOB_SCHEDULED_AT_ANNOTATION);
     int64_t ms;
-    r->scheduled_s = at && !time_parse_rfc3339(at, &ms) ? ms / 1000
-                                                         : jtime_s(meta, "creationTimestamp");
+    r->scheduled_s =
+        at && !time_parse_rfc3339(at, &ms) ? ms / 1000 : jtime_s(meta, "creationTimestamp");
     r->completion_s = jtime_s(st, "completionTime");
     const char *phase = jstr(st, "phase");
     r->state = phase && !strcmp(phase, "Succeeded") ? RUN_SUCCEEDED
@@ -325,6 +331,7 @@ struct cronomjob_ctl {
     struct workqueue *queue;
     struct strset *inflight; /* CronOMJob keys with a write in flight */
     struct strset *deleted;  /* OMJob keys whose DELETE succeeded, until the watch says so */
+    struct strset *noted;    /* slot outcomes already reported (first_time) */
     struct op_ctx *ops;
     struct zone_ent *zones;
     size_t nzones;
@@ -342,7 +349,8 @@ struct op_ctx {
     int kind;
     char key[320]; /* the CronOMJob */
     char ns[64];
-    char run[64]; /* the OMJob */
+    char run[64];   /* the OMJob */
+    int64_t slot_s; /* creates and adoptions: the slot */
 };
 
 struct child {
@@ -364,11 +372,15 @@ static const struct tz *
 zone_get(struct cronomjob_ctl *c, const char *name, char *err, size_t errlen)
 {
     for (struct zone_ent *e = c->zones; e; e = e->next)
-        if (!strcmp(tz_name(e->zone), name))
-            return e->zone;
-    if (c->nzones >= MAX_ZONES) {
-        snprintf(err, errlen, "too many distinct time zones (at most %d)", MAX_ZONES);
-        return NULL;
+        if (!strcmp(tz_name(e->zone), name)) return e->zone;
+    if (c->nzones >= MAX_ZONES) { /* evict the oldest: no zone pointer outlives a reconcile */
+        struct zone_ent **pp = &c->zones;
+        while ((*pp)->next)
+            pp = &(*pp)->next;
+        tz_free((*pp)->zone);
+        free(*pp);
+        *pp = NULL;
+        c->nzones--;
     }
     struct zone_ent *e = calloc(1, sizeof *e);
     if (!e) {
@@ -390,8 +402,7 @@ static void
 add_child(void *arg, struct kobj *o)
 {
     struct view *v = arg;
-    if (!o->payload || !o->owner_ref || strncmp(o->owner_ref, "CronOMJob/", 10))
-        return;
+    if (!o->payload || !o->owner_ref || strncmp(o->owner_ref, "CronOMJob/", 10)) return;
     if (v->nkids == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 8;
         struct child *k = realloc(v->kids, cap * sizeof *k);
@@ -403,8 +414,7 @@ add_child(void *arg, struct kobj *o)
         v->cap = cap;
     }
     v->kids[v->nkids++] = (struct child){o, o->payload};
-    if (((const struct run_obj *)o->payload)->state == RUN_ACTIVE)
-        v->nactive++;
+    if (((const struct run_obj *)o->payload)->state == RUN_ACTIVE) v->nactive++;
 }
 
 static int
@@ -444,8 +454,7 @@ op_unlink(struct cronomjob_ctl *c, struct op_ctx *op)
         op->prev->next = op->next;
     else
         c->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
+    if (op->next) op->next->prev = op->prev;
 }
 
 static void op_done(void *arg, const struct kube_response *r);
@@ -465,9 +474,14 @@ submit(struct cronomjob_ctl *c, const char *key, const char *ns, int kind, const
     snprintf(op->key, sizeof op->key, "%s", key);
     snprintf(op->ns, sizeof op->ns, "%s", ns);
     snprintf(op->run, sizeof op->run, "%s", run);
-    struct kube_req_spec spec = {.method = method, .path = path, .content_type = ctype,
-                                 .body = body, .body_len = body ? strlen(body) : 0,
-                                 .flags = KUBE_RETRY, .done = op_done, .arg = op};
+    struct kube_req_spec spec = {.method = method,
+                                 .path = path,
+                                 .content_type = ctype,
+                                 .body = body,
+                                 .body_len = body ? strlen(body) : 0,
+                                 .flags = KUBE_RETRY,
+                                 .done = op_done,
+                                 .arg = op};
     op->id = kube_submit(c->ctl->client, &spec);
     free(body);
     if (!op->id) {
@@ -475,8 +489,7 @@ submit(struct cronomjob_ctl *c, const char *key, const char *ns, int kind, const
         return -1;
     }
     op->next = c->ops;
-    if (c->ops)
-        c->ops->prev = op;
+    if (c->ops) c->ops->prev = op;
     c->ops = op;
     strset_add(c->inflight, key);
     return 0;
@@ -493,18 +506,15 @@ random_uuid(char out[static 37])
 {
     unsigned char b[16];
     FILE *f = fopen("/dev/urandom", "rb");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     size_t got = fread(b, 1, sizeof b, f);
     fclose(f);
-    if (got != sizeof b)
-        return -1;
+    if (got != sizeof b) return -1;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
     return 0;
 }
 
@@ -520,10 +530,10 @@ substitute_env(cJSON *node, const char *name, const char *uid)
             cJSON_ArrayForEach(e, child)
             {
                 const char *val = jstr(e, "value");
-                if (!val || !strstr(val, "{{"))
-                    continue;
+                if (!val || !strstr(val, "{{")) continue;
                 char *s = cronomjob_substitute(val, name, uid);
-                if (!s || !cJSON_ReplaceItemInObjectCaseSensitive(e, "value", cJSON_CreateString(s))) {
+                if (!s ||
+                    !cJSON_ReplaceItemInObjectCaseSensitive(e, "value", cJSON_CreateString(s))) {
                     free(s);
                     return -1;
                 }
@@ -578,7 +588,13 @@ build_run(const struct view *v, const char *name, int64_t slot_s, char *err, siz
     cJSON_AddStringToObject(labels, CRONOMJOB_RUN_ID_LABEL, run_id);
     cJSON_AddStringToObject(labels, CRONOMJOB_LABEL, owner_label);
     time_fmt_rfc3339(at, slot_s * 1000, 0);
-    cJSON *doc = cJSON_CreateObject(), *meta = cJSON_CreateObject(), *ann = cJSON_CreateObject();
+    cJSON *ann = v->j->annotations ? cJSON_Parse(v->j->annotations) : NULL;
+    if (!cJSON_IsObject(ann)) {
+        cJSON_Delete(ann);
+        ann = cJSON_CreateObject();
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(ann, CRONOMJOB_SCHEDULED_AT_ANNOTATION);
+    cJSON *doc = cJSON_CreateObject(), *meta = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "apiVersion", API_VERSION);
     cJSON_AddStringToObject(doc, "kind", "OMJob");
     cJSON_AddItemToObject(doc, "metadata", meta);
@@ -591,8 +607,7 @@ build_run(const struct view *v, const char *name, int64_t slot_s, char *err, siz
     cJSON_AddItemToObject(doc, "spec", spec);
     char *body = cJSON_PrintUnformatted(doc);
     cJSON_Delete(doc);
-    if (!body)
-        snprintf(err, errlen, "cannot build the OMJob (out of memory)");
+    if (!body) snprintf(err, errlen, "cannot build the OMJob (out of memory)");
     return body;
 }
 
@@ -607,7 +622,10 @@ create_run(struct cronomjob_ctl *c, const struct view *v, int64_t slot_s, const 
         return -1;
     }
     omjob_path(path, sizeof path, v->o->ns, NULL);
-    return submit(c, v->o->key, v->o->ns, OP_CREATE, name, "POST", path, "application/json", body);
+    if (submit(c, v->o->key, v->o->ns, OP_CREATE, name, "POST", path, "application/json", body))
+        return -1;
+    c->ops->slot_s = slot_s; /* submit pushed it at the head */
+    return 0;
 }
 
 static int
@@ -664,8 +682,7 @@ status_patch(const struct view *v, const struct desired *d)
     const char **names = v->nactive ? calloc(v->nactive, sizeof *names) : NULL;
     size_t n = 0;
     for (size_t i = 0; i < v->nkids && names; i++)
-        if (v->kids[i].r->state == RUN_ACTIVE)
-            names[n++] = v->kids[i].o->name;
+        if (v->kids[i].r->state == RUN_ACTIVE) names[n++] = v->kids[i].o->name;
     char *sig = status_sig(d->last_schedule_s, d->last_success_s, d->last_omjob, names, n,
                            d->message, d->ready, d->reason, v->o->generation);
     free(names);
@@ -677,13 +694,11 @@ status_patch(const struct view *v, const struct desired *d)
     cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
     add_time(st, "lastScheduleTime", d->last_schedule_s);
     add_time(st, "lastSuccessfulTime", d->last_success_s);
-    if (d->last_omjob[0])
-        cJSON_AddStringToObject(st, "lastOMJobName", d->last_omjob);
+    if (d->last_omjob[0]) cJSON_AddStringToObject(st, "lastOMJobName", d->last_omjob);
     cJSON *active = cJSON_AddArrayToObject(st, "active");
     for (size_t i = 0; i < v->nkids; i++) {
         const struct kobj *o = v->kids[i].o;
-        if (v->kids[i].r->state != RUN_ACTIVE)
-            continue;
+        if (v->kids[i].r->state != RUN_ACTIVE) continue;
         cJSON *ref = cJSON_CreateObject();
         cJSON_AddStringToObject(ref, "apiVersion", API_VERSION);
         cJSON_AddStringToObject(ref, "kind", "OMJob");
@@ -715,8 +730,7 @@ static bool
 write_status(struct cronomjob_ctl *c, const struct view *v, const struct desired *d)
 {
     char *body = status_patch(v, d);
-    if (!body)
-        return false;
+    if (!body) return false;
     char path[256];
     snprintf(path, sizeof path, API_PREFIX "/namespaces/%s/cronomjobs/%s/status", v->o->ns,
              v->o->name);
@@ -729,16 +743,15 @@ write_status(struct cronomjob_ctl *c, const struct view *v, const struct desired
 static void
 requeue_at_s(struct cronomjob_ctl *c, const char *key, int64_t at_s)
 {
-    if (at_s <= 0)
-        return;
+    if (at_s <= 0) return;
     int64_t d = at_s * 1000 - time_now_ms();
     workqueue_add_after(c->queue, key, d > 0 ? d + 50 : 50);
 }
 
 /* An invalid spec: Ready=False with the reason, a Warning event when it is new. */
 static bool
-report_invalid(struct cronomjob_ctl *c, const struct view *v, struct desired *d,
-               const char *reason, const char *msg)
+report_invalid(struct cronomjob_ctl *c, const struct view *v, struct desired *d, const char *reason,
+               const char *msg)
 {
     d->ready = "False";
     d->reason = reason;
@@ -762,8 +775,7 @@ prune_history(struct cronomjob_ctl *c, const struct view *v)
     /* kids are sorted oldest first: delete while more than the limit remain */
     for (size_t i = 0; i < v->nkids; i++) {
         const struct child *k = &v->kids[i];
-        if (k->r->state == RUN_ACTIVE || is_deleting(c, k->o))
-            continue;
+        if (k->r->state == RUN_ACTIVE || is_deleting(c, k->o)) continue;
         int t = k->r->state == RUN_SUCCEEDED ? 0 : 1;
         int64_t limit = left[t] < 0 ? 0 : left[t];
         if ((int64_t)total[t] > limit) {
@@ -778,6 +790,24 @@ static void
 fmt_time(char out[static TIME_RFC3339_MAX], int64_t s)
 {
     time_fmt_rfc3339(out, s * 1000, 0);
+}
+
+/* True the first time (reason, object, slot) is seen, so that an outcome re-derived by every
+ * later look (resyncs, run changes) is reported once. Forgetting (the set is cleared when
+ * it grows past NOTED_MAX, or by a restart) only repeats a report. */
+static bool
+first_time(struct cronomjob_ctl *c, const char *reason, const struct kobj *o, int64_t slot_s)
+{
+    char key[400];
+    snprintf(key, sizeof key, "%s|%s|%s|%lld", reason, o->key, o->uid ? o->uid : "",
+             (long long)slot_s);
+    if (c->noted && strset_has(c->noted, key)) return false;
+    if (!c->noted || strset_count(c->noted) >= NOTED_MAX) {
+        strset_free(c->noted);
+        c->noted = strset_new();
+    }
+    if (c->noted) strset_add(c->noted, key);
+    return true;
 }
 
 /* The due slot: start it (or replace/skip); true if a write started. */
@@ -796,33 +826,38 @@ handle_due(struct cronomjob_ctl *c, struct view *v, const struct cronomjob_slot 
         }
         return false;
     }
-    if (s->missed > CRONOMJOB_MAX_MISSED) {
+    if (s->missed > CRONOMJOB_MAX_MISSED && first_time(c, "TooManyMissedSlots", v->o, s->due_s)) {
         snprintf(msg, sizeof msg,
                  "more than %d slots were missed since the last run; only the latest (%s) is "
                  "evaluated",
                  CRONOMJOB_MAX_MISSED, at);
         record(c, v->o, "Warning", "TooManyMissedSlots", msg);
     }
-    if (!s->in_window) {
-        snprintf(msg, sizeof msg, "slot %s missed: past startingDeadlineSeconds, not started", at);
-        record(c, v->o, "Warning", "MissedSchedule", msg);
-        metrics_add(c->m_runs, 1, "missed");
-        return false;
-    }
+    /* Forbid first: a slot skipped for an active run is reported as skipped, not missed. */
     if (v->nactive && v->j->policy == POLICY_FORBID) {
         snprintf(msg, sizeof msg,
                  "slot %s skipped: a previous OMJob is still active (concurrencyPolicy Forbid)",
                  at);
-        record(c, v->o, "Normal", "SlotSkipped", msg);
         snprintf(d->message, sizeof d->message, "%s", msg);
-        metrics_add(c->m_runs, 1, "skipped");
+        if (first_time(c, "SlotSkipped", v->o, s->due_s)) {
+            record(c, v->o, "Normal", "SlotSkipped", msg);
+            metrics_add(c->m_runs, 1, "skipped");
+        }
+        return false;
+    }
+    if (!s->in_window) {
+        if (first_time(c, "MissedSchedule", v->o, s->due_s)) {
+            snprintf(msg, sizeof msg, "slot %s missed: past startingDeadlineSeconds, not started",
+                     at);
+            record(c, v->o, "Warning", "MissedSchedule", msg);
+            metrics_add(c->m_runs, 1, "missed");
+        }
         return false;
     }
     if (v->nactive && v->j->policy == POLICY_REPLACE) {
         for (size_t i = 0; i < v->nkids; i++) {
             const struct child *k = &v->kids[i];
-            if (k->r->state != RUN_ACTIVE || is_deleting(c, k->o))
-                continue;
+            if (k->r->state != RUN_ACTIVE || is_deleting(c, k->o)) continue;
             snprintf(msg, sizeof msg, "replacing active OMJob %s for slot %s", k->o->name, at);
             record(c, v->o, "Normal", "ReplacingOMJob", msg);
             return delete_run(c, v, k->o, OP_REPLACE) == 0;
@@ -836,8 +871,7 @@ find_by_key(const struct nswatch *w, const char *key)
 {
     char ns[64];
     const char *slash = strchr(key, '/');
-    if (!slash || (size_t)(slash - key) >= sizeof ns)
-        return NULL;
+    if (!slash || (size_t)(slash - key) >= sizeof ns) return NULL;
     memcpy(ns, key, (size_t)(slash - key));
     ns[slash - key] = '\0';
     return nswatch_get(w, ns, slash + 1);
@@ -854,11 +888,11 @@ reconcile_view(struct cronomjob_ctl *c, struct view *v)
     if (cron_parse(j->schedule, &expr, err, sizeof err))
         return report_invalid(c, v, &d, "InvalidSchedule", err);
     const struct tz *zone = zone_get(c, j->time_zone, err, sizeof err);
-    if (!zone)
-        return report_invalid(c, v, &d, "UnknownTimeZone", err);
-    if (!j->template)
-        return report_invalid(c, v, &d, "InvalidSpec", "spec.omJobSpec is required");
-    struct cronomjob_slot_in in = {.expr = &expr, .zone = zone, .now_s = time_now_ms() / 1000,
+    if (!zone) return report_invalid(c, v, &d, "UnknownTimeZone", err);
+    if (!j->template) return report_invalid(c, v, &d, "InvalidSpec", "spec.omJobSpec is required");
+    struct cronomjob_slot_in in = {.expr = &expr,
+                                   .zone = zone,
+                                   .now_s = time_now_ms() / 1000,
                                    .since_s = d.last_schedule_s ? d.last_schedule_s : j->created_s,
                                    .starting_deadline_s = j->deadline_s};
     struct cronomjob_slot s;
@@ -874,11 +908,9 @@ reconcile_view(struct cronomjob_ctl *c, struct view *v)
         snprintf(d.message, sizeof d.message, "next slot %s (%s)", s.next_s ? next : "none",
                  tz_name(zone));
         requeue_at_s(c, v->o->key, s.wake_s);
-        if (s.due_s && handle_due(c, v, &s, &d))
-            return true;
+        if (s.due_s && handle_due(c, v, &s, &d)) return true;
     }
-    if (prune_history(c, v))
-        return true;
+    if (prune_history(c, v)) return true;
     return write_status(c, v, &d);
 }
 
@@ -886,28 +918,23 @@ static void
 reconcile(void *arg, const char *key)
 {
     struct cronomjob_ctl *c = arg;
-    if (c->ctl->may_write && !c->ctl->may_write(c->ctl->may_write_arg))
-        return;
-    if (strset_has(c->inflight, key))
-        return; /* the write's completion requeues it */
+    if (c->ctl->may_write && !c->ctl->may_write(c->ctl->may_write_arg)) return;
+    if (strset_has(c->inflight, key)) return; /* the write's completion requeues it */
     if (!cronomjob_ctl_synced(c)) {
         workqueue_add_after(c->queue, key, 200);
         return;
     }
     struct kobj *o = find_by_key(&c->cronomjobs, key);
-    if (!o || !o->payload || o->deletion_ms)
-        return;
+    if (!o || !o->payload || o->deletion_ms) return;
     struct view v = {.o = o, .j = o->payload};
     struct informer *inf = nswatch_for(&c->runs, o->ns);
-    if (inf && o->uid)
-        cache_foreach_owned(informer_cache(inf), o->uid, add_child, &v);
+    if (inf && o->uid) cache_foreach_owned(informer_cache(inf), o->uid, add_child, &v);
     if (v.oom) {
         free(v.kids);
         workqueue_add_rate_limited(c->queue, key);
         return;
     }
-    if (v.nkids)
-        qsort(v.kids, v.nkids, sizeof *v.kids, cmp_child);
+    if (v.nkids) qsort(v.kids, v.nkids, sizeof *v.kids, cmp_child);
     bool wrote = reconcile_view(c, &v);
     free(v.kids);
     metrics_add(c->m_reconciles, 1, wrote ? "write" : "noop");
@@ -964,6 +991,41 @@ created(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *
     metrics_add(c->m_runs, 1, "adopted");
     if (submit(c, op->key, op->ns, OP_ADOPT, op->run, "GET", path, NULL, NULL))
         workqueue_add_rate_limited(c->queue, op->key);
+    else
+        c->ops->slot_s = op->slot_s;
+}
+
+/* The OMJob holding a slot's name, read after a 409. It is adopted as the slot's run either
+ * way (the name is the lock); one that this CronOMJob does not own is worth a warning. */
+static void
+adopted(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+{
+    if (r->status == 200) apply_to(&c->runs, op->ns, r);
+    struct kobj *o = find_by_key(&c->cronomjobs, op->key);
+    const struct kobj *run = nswatch_get(&c->runs, op->ns, op->run);
+    if (o && r->status != 200) {
+        /* Gone again already: the slot still counts as run; put it on record directly so
+         * that it is never created a second time. */
+        const struct comj_obj *j = o->payload;
+        char at[TIME_RFC3339_MAX], path[256], body[400];
+        if (j && j->last_schedule_s >= op->slot_s) return;
+        fmt_time(at, op->slot_s);
+        snprintf(body, sizeof body,
+                 "{\"status\":{\"lastScheduleTime\":\"%s\",\"lastOMJobName\":\"%s\"}}", at,
+                 op->run);
+        snprintf(path, sizeof path, API_PREFIX "/namespaces/%s/cronomjobs/%s/status", o->ns,
+                 o->name);
+        submit(c, o->key, o->ns, OP_STATUS, "", "PATCH", path, "application/merge-patch+json",
+               strdup(body));
+        return;
+    }
+    if (o && run && (!run->owner_uid || !o->uid || strcmp(run->owner_uid, o->uid))) {
+        struct event_ref ref = ref_of(o);
+        event_record(c->ctl->events, &ref, "Warning", "SlotNameTaken",
+                     "OMJob %s already exists and is not owned by this CronOMJob: the slot is "
+                     "counted as run, nothing was started",
+                     op->run);
+    }
 }
 
 static void
@@ -1011,10 +1073,14 @@ op_done(void *arg, const struct kube_response *r)
         }
         break;
     case OP_ADOPT:
-        if (ok)
-            apply_to(&c->runs, op->ns, r);
+        if (ok || r->status == 404)
+            adopted(c, op, r);
         else
-            failed = r->status != 404;
+            failed = true;
+        if (strset_has(c->inflight, op->key)) {
+            free(op);
+            return; /* the status write's completion requeues */
+        }
         break;
     case OP_DELETE_RUN:
     case OP_REPLACE:
@@ -1046,16 +1112,14 @@ static void
 on_cronomjob(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct cronomjob_ctl *c = arg;
-    if (ev != INFORMER_DELETE)
-        workqueue_add(c->queue, o->key);
+    if (ev != INFORMER_DELETE) workqueue_add(c->queue, o->key);
 }
 
 static void
 on_run(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct cronomjob_ctl *c = arg;
-    if (ev != INFORMER_UPDATE)
-        strset_del(c->deleted, o->key);
+    if (ev != INFORMER_UPDATE) strset_del(c->deleted, o->key);
     if (o->owner_ref && !strncmp(o->owner_ref, "CronOMJob/", 10))
         cronomjob_ctl_omjob_changed(c, o->ns, o->owner_ref + 10);
 }
@@ -1095,28 +1159,23 @@ struct cronomjob_ctl *
 cronomjob_ctl_new(struct ctl *ctl)
 {
     struct cronomjob_ctl *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->ctl = ctl;
-    if (ctl->cfg->clock_offset_s) {
-        /* test only: the schedules are the one thing the tests need to move in time */
-        time_set_offset_ms(ctl->cfg->clock_offset_s * 1000);
-        log_warn("wall clock shifted (--clock-offset-seconds): for tests only");
-    }
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->inflight = strset_new();
     c->deleted = strset_new();
+    c->noted = strset_new();
     static const char *const l_status[] = {"status", NULL};
     static const char *const l_result[] = {"result", NULL};
-    c->m_reconciles = metrics_counter("cronomjob_reconciliations_total",
+    c->m_reconciles = metrics_counter("omjob_cronomjob_reconciliations_total",
                                       "CronOMJob reconciliations by result", l_status);
-    c->m_runs = metrics_counter("cronomjob_slots_total",
-                                "CronOMJob slots by outcome (created, adopted, skipped, missed)",
-                                l_result);
-    if (!c->queue || !c->inflight || !c->deleted ||
-        nswatch_init(&c->cronomjobs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces,
-                     API_PREFIX, "cronomjobs", NULL, &kind_cronomjob, ctl->cfg->watch_timeout_s,
-                     on_cronomjob, c) ||
+    c->m_runs =
+        metrics_counter("omjob_cronomjob_slots_total",
+                        "CronOMJob slots by outcome (created, adopted, skipped, missed)", l_result);
+    if (!c->queue || !c->inflight || !c->deleted || !c->noted ||
+        nswatch_init(&c->cronomjobs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces, API_PREFIX,
+                     "cronomjobs", NULL, &kind_cronomjob, ctl->cfg->watch_timeout_s, on_cronomjob,
+                     c) ||
         nswatch_init(&c->runs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces, API_PREFIX,
                      "omjobs", RUN_SELECTOR, &kind_run, ctl->cfg->watch_timeout_s, on_run, c)) {
         cronomjob_ctl_free(c);
@@ -1141,8 +1200,7 @@ cronomjob_ctl_synced(const struct cronomjob_ctl *c)
 void
 cronomjob_ctl_free(struct cronomjob_ctl *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     while (c->ops) {
         struct op_ctx *op = c->ops;
         op_unlink(c, op);
@@ -1154,6 +1212,7 @@ cronomjob_ctl_free(struct cronomjob_ctl *c)
     workqueue_free(c->queue);
     strset_free(c->inflight);
     strset_free(c->deleted);
+    strset_free(c->noted);
     while (c->zones) {
         struct zone_ent *e = c->zones;
         c->zones = e->next;

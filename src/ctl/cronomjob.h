@@ -47,18 +47,18 @@ void cronomjob_ctl_omjob_changed(struct cronomjob_ctl *c, const char *ns,
 
 struct cronomjob_slot_in {
     const struct cron_expr *expr;
-    const struct tz *zone;        /* NULL: UTC */
+    const struct tz *zone; /* NULL: UTC */
     int64_t now_s;
-    int64_t since_s;              /* status.lastScheduleTime, else creationTimestamp */
-    int64_t starting_deadline_s;  /* < 0: unset (no deadline) */
+    int64_t since_s;             /* status.lastScheduleTime, else creationTimestamp */
+    int64_t starting_deadline_s; /* < 0: unset (no deadline) */
 };
 
 struct cronomjob_slot {
-    int64_t due_s;      /* the latest slot in (since, now], 0 when none */
-    bool in_window;     /* due_s may still start (inside the starting deadline) */
-    unsigned missed;    /* slots in (since, now], capped at CRONOMJOB_MAX_MISSED + 1 */
-    int64_t next_s;     /* the first slot after now, 0 when none */
-    int64_t wake_s;     /* when to look again: next slot (or the window's end), capped */
+    int64_t due_s;   /* the latest slot in (since, now], 0 when none */
+    bool in_window;  /* due_s may still start (inside the starting deadline) */
+    unsigned missed; /* slots in (since, now], capped at CRONOMJOB_MAX_MISSED + 1 */
+    int64_t next_s;  /* the first slot after now, 0 when none */
+    int64_t wake_s;  /* when to look again: next slot (or the window's end), capped */
 };
 
 /* Which slot, if any, may start now. Uses cron_prev for the latest slot and never walks

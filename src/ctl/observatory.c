@@ -740,8 +740,10 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
     }
     if (!ok && r->status != 404 && r->status != 409)
         workqueue_add_rate_limited(c->queue, op->key);
-    else
+    else {
+        workqueue_forget(c->queue, op->key); /* the write went through */
         workqueue_add(c->queue, op->key);
+    }
 }
 
 static void

@@ -707,15 +707,19 @@ record_pod_created(struct omjob_ctl *c, const struct write_op *op, const struct 
 static void
 report_api_error(struct omjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
-    char code[16];
+    char code[16], message[256] = "";
     snprintf(code, sizeof code, "%ld", r->status);
+    cJSON *st = r->body_len ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
+    snprintf(message, sizeof message, "%s", json_str(st, "message") ? json_str(st, "message")
+                                            : r->error ? r->error : "");
+    cJSON_Delete(st);
     log_warn("API request failed", "omjob", op->key, "op", op_names[op->kind], "status", code,
-             "error", r->error ? r->error : "");
+             "error", message);
     struct kobj *o = nswatch_get_key(&c->omjobs, op->key);
     if (o && r->status >= 400 && r->status != 409 && r->status != 404) {
         struct event_ref ref = ref_of(o);
-        event_record(c->ctl->events, &ref, "Warning", "ApiError", "%s failed with HTTP %ld",
-                     op_names[op->kind], r->status);
+        event_record(c->ctl->events, &ref, "Warning", "ApiError", "%s failed with HTTP %ld: %s",
+                     op_names[op->kind], r->status, message);
     }
 }
 
@@ -802,8 +806,10 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
     }
     if (!ok && r->status != 404 && r->status != 409 && !(op->kind == OP_CONFIRM_GONE))
         workqueue_add_rate_limited(c->queue, op->key);
-    else
+    else {
+        workqueue_forget(c->queue, op->key); /* the write went through */
         workqueue_add(c->queue, op->key);
+    }
 }
 
 /* --- events from the informers ----------------------------------------------------------- */

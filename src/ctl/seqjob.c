@@ -24,6 +24,7 @@
 #define MANAGED_SELECTOR "app.kubernetes.io%2Fmanaged-by%3Domjob-operator"
 #define OWNER_PREFIX "SequentialJob/"
 #define FOREIGN_WAIT_MS 1000 /* a Job of a deleted namesake, waiting for the GC */
+#define STATUS_MISMATCH_WAIT_MS 30000
 
 enum { COND_AVAILABLE, COND_PROGRESSING, COND_FAILED, NCOND };
 static const char *const cond_types[NCOND] = {"Available", "Progressing", "Failed"};
@@ -62,8 +63,7 @@ static cJSON *
 obj_child(cJSON *parent, const char *k)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(parent, k);
-    if (cJSON_IsObject(v))
-        return v;
+    if (cJSON_IsObject(v)) return v;
     cJSON_DeleteItemFromObjectCaseSensitive(parent, k);
     return cJSON_AddObjectToObject(parent, k);
 }
@@ -83,8 +83,7 @@ struct seqjob_job *
 seqjob_job_trim(const cJSON *obj)
 {
     struct seqjob_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
+    if (!j) return NULL;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status"), *c;
     j->active = (int)jint(st, "active", 0);
     j->succeeded = (int)jint(st, "succeeded", 0);
@@ -94,8 +93,7 @@ seqjob_job_trim(const cJSON *obj)
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(st, "conditions"))
     {
         const char *type = jstr(c, "type"), *status = jstr(c, "status");
-        if (!type || !status || strcmp(status, "True"))
-            continue;
+        if (!type || !status || strcmp(status, "True")) continue;
         if (!strcmp(type, "Complete")) {
             j->complete = true;
         } else if (!strcmp(type, "Failed")) {
@@ -116,8 +114,7 @@ job_trim(const cJSON *obj)
 enum step_state
 seqjob_job_state(const struct seqjob_job *j)
 {
-    if (j->complete)
-        return STEP_SUCCEEDED;
+    if (j->complete) return STEP_SUCCEEDED;
     return j->failed ? STEP_FAILED : STEP_RUNNING;
 }
 
@@ -134,8 +131,7 @@ seqjob_job_name(char out[static 64], const char *seqjob, size_t index, const cha
     for (const char *p = container ? container : ""; *p && k < NAMING_SUFFIX_MAX; p++) {
         char ch = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-        if (!ok && suffix[k - 1] == '-')
-            continue;
+        if (!ok && suffix[k - 1] == '-') continue;
         suffix[k++] = ok ? ch : '-';
     }
     while (suffix[k - 1] == '-')
@@ -205,8 +201,7 @@ pod_template(const cJSON *spec, const cJSON *container, const char *seqjob, size
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(spec, "template");
     cJSON *tmpl = cJSON_IsObject(t) ? cJSON_Duplicate(t, 1) : cJSON_CreateObject();
-    if (!tmpl)
-        return NULL;
+    if (!tmpl) return NULL;
     cJSON *meta = obj_child(tmpl, "metadata");
     add_labels(obj_child(meta, "labels"), seqjob, index);
     cJSON *ps = obj_child(tmpl, "spec"), *list = cJSON_CreateArray();
@@ -306,8 +301,7 @@ hash_value(uint64_t h, const cJSON *v, const char *key)
         cJSON_ArrayForEach(k, v) h = fnv(hash_value(h, k, NULL), ",");
         return fnv(h, "]");
     }
-    if (cJSON_IsString(v))
-        return fnv(fnv(h, "s"), v->valuestring);
+    if (cJSON_IsString(v)) return fnv(fnv(h, "s"), v->valuestring);
     if (cJSON_IsNumber(v)) {
         snprintf(num, sizeof num, "n%.17g", v->valuedouble);
         return fnv(h, num);
@@ -344,8 +338,7 @@ bit(const unsigned char *b, size_t i)
 static void
 set_bit(unsigned char *b, size_t i)
 {
-    if (i < ENGINE_MAX_STEPS)
-        b[i / 8] = (unsigned char)(b[i / 8] | (1u << (i % 8)));
+    if (i < ENGINE_MAX_STEPS) b[i / 8] = (unsigned char)(b[i / 8] | (1u << (i % 8)));
 }
 
 static char *
@@ -356,8 +349,7 @@ seqjob_doc(const cJSON *obj)
     static const char *const keep[] = {"name", "namespace", "uid"};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, keep[i]);
-        if (v)
-            cJSON_AddItemToObject(m, keep[i], cJSON_Duplicate(v, 1));
+        if (v) cJSON_AddItemToObject(m, keep[i], cJSON_Duplicate(v, 1));
     }
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
     cJSON_AddItemToObject(d, "spec", spec ? cJSON_Duplicate(spec, 1) : cJSON_CreateObject());
@@ -374,8 +366,7 @@ trim_conditions(struct seqjob_obj *j, const cJSON *st)
     {
         const char *type = jstr(c, "type");
         for (int i = 0; type && i < NCOND; i++) {
-            if (strcmp(type, cond_types[i]))
-                continue;
+            if (strcmp(type, cond_types[i])) continue;
             copy_str(j->cond_status[i], sizeof j->cond_status[i], jstr(c, "status"));
             copy_str(j->cond_time[i], sizeof j->cond_time[i], jstr(c, "lastTransitionTime"));
             if (i == COND_FAILED && !strcmp(j->cond_status[i], "True"))
@@ -388,8 +379,7 @@ static void *
 seqjob_trim(const cJSON *obj)
 {
     struct seqjob_obj *j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
+    if (!j) return NULL;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(st, "progress"), *v;
     const char *phase = jstr(st, "phase");
@@ -400,8 +390,7 @@ seqjob_trim(const cJSON *obj)
     j->failed_index = (int)jint(pr, "failedIndex", -1);
     cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(pr, "completedIndices"))
     {
-        if (cJSON_IsNumber(v) && v->valuedouble >= 0)
-            set_bit(j->completed, (size_t)v->valuedouble);
+        if (cJSON_IsNumber(v) && v->valuedouble >= 0) set_bit(j->completed, (size_t)v->valuedouble);
     }
     trim_conditions(j, st);
     j->fingerprint = seqjob_status_fingerprint(st);
@@ -417,8 +406,7 @@ static void
 seqjob_free_payload(void *p)
 {
     struct seqjob_obj *j = p;
-    if (j)
-        free(j->doc);
+    if (j) free(j->doc);
     free(j);
 }
 
@@ -486,8 +474,8 @@ job_path(char *out, size_t n, const char *ns, const char *job)
 }
 
 static int
-submit(struct seqjob_ctl *c, const struct kobj *o, int kind, const char *target,
-       const char *method, const char *path, const char *ctype, char *body)
+submit(struct seqjob_ctl *c, const struct kobj *o, int kind, const char *target, const char *method,
+       const char *path, const char *ctype, char *body)
 {
     return writer_submit(c->writer, o->key, o->ns, kind, target, method, path, ctype, body);
 }
@@ -505,12 +493,11 @@ absent_step(struct seqjob_ctl *c, struct view *v, size_t i)
     } else if (set_has(c->foreign, v->o->ns, s->job_name)) {
         v->steps[i].state = STEP_FAILED;
         s->reason = "JobNameConflict";
-        snprintf(s->message, sizeof s->message, "Job %s exists and is not owned by this SequentialJob",
-                 s->job_name);
+        snprintf(s->message, sizeof s->message,
+                 "Job %s exists and is not owned by this SequentialJob", s->job_name);
     } else if (v->j->current >= (int)i) {
         /* created (status says so) but gone: lost, never re-run (exactly once) */
-        if (!set_has(c->gone, v->o->ns, s->job_name))
-            return false;
+        if (!set_has(c->gone, v->o->ns, s->job_name)) return false;
         v->steps[i].state = STEP_FAILED;
         s->reason = "JobDeleted";
         snprintf(s->message, sizeof s->message, "Job %s was deleted before it finished",
@@ -545,8 +532,7 @@ view_step(struct seqjob_ctl *c, struct view *v, size_t i)
         st->state = STEP_WAITING;
         return true;
     }
-    if (!s->job || !s->job->payload)
-        return absent_step(c, v, i);
+    if (!s->job || !s->job->payload) return absent_step(c, v, i);
     const struct seqjob_job *jb = s->job->payload;
     st->state = seqjob_job_state(jb);
     if (st->state == STEP_FAILED) {
@@ -561,8 +547,8 @@ view_step(struct seqjob_ctl *c, struct view *v, size_t i)
 static int
 build_view(struct seqjob_ctl *c, struct view *v)
 {
-    const cJSON *cs =
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(v->doc, "spec"), "containers");
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(v->doc, "spec"), "containers");
     for (size_t i = 0; i < v->n; i++) {
         struct step_view *s = &v->sv[i];
         s->container = jstr(cJSON_GetArrayItem(cs, (int)i), "name");
@@ -582,8 +568,8 @@ build_view(struct seqjob_ctl *c, struct view *v)
 /* --- desired status ------------------------------------------------------------------ */
 
 static void
-add_condition(cJSON *conds, const struct seqjob_obj *j, int type, bool status,
-              const char *reason, const char *msg, const char *now, int64_t gen)
+add_condition(cJSON *conds, const struct seqjob_obj *j, int type, bool status, const char *reason,
+              const char *msg, const char *now, int64_t gen)
 {
     cJSON *c = cJSON_CreateObject();
     const char *s = status ? "True" : "False";
@@ -597,8 +583,8 @@ add_condition(cJSON *conds, const struct seqjob_obj *j, int type, bool status,
     cJSON_AddItemToArray(conds, c);
 }
 
-static const char *const step_phases[] = {"Pending", "Running", "Succeeded", "Failed",
-                                          "Running", "Skipped"};
+static const char *const step_phases[] = {"Pending", "Running", "Succeeded",
+                                          "Failed",  "Running", "Skipped"};
 
 static void
 add_progress(cJSON *st, const struct view *v, int current, int failed)
@@ -617,10 +603,8 @@ add_progress(cJSON *st, const struct view *v, int current, int failed)
         cJSON_AddStringToObject(s, "phase", step_phases[v->steps[i].state]);
         cJSON_AddItemToArray(steps, s);
     }
-    if (current >= 0)
-        cJSON_AddNumberToObject(pr, "currentIndex", current);
-    if (failed >= 0)
-        cJSON_AddNumberToObject(pr, "failedIndex", failed);
+    if (current >= 0) cJSON_AddNumberToObject(pr, "currentIndex", current);
+    if (failed >= 0) cJSON_AddNumberToObject(pr, "failedIndex", failed);
     cJSON *state = cJSON_AddObjectToObject(st, "state");
     cJSON_AddNumberToObject(state, "active", counts[STEP_RUNNING]);
     cJSON_AddNumberToObject(state, "succeeded", counts[STEP_SUCCEEDED]);
@@ -636,7 +620,10 @@ add_conditions(cJSON *st, const struct view *v, int current, int failed, const c
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
     bool ok = v->phase == PHASE_SUCCEEDED, final = ok || v->phase == PHASE_FAILED;
     snprintf(msg, sizeof msg, "all %zu steps succeeded", v->n);
-    add_condition(conds, v->j, COND_AVAILABLE, ok, ok ? "Completed" : final ? "Failed" : "Running",
+    add_condition(conds, v->j, COND_AVAILABLE, ok,
+                  ok      ? "Completed"
+                  : final ? "Failed"
+                          : "Running",
                   ok ? msg : "", now, gen);
     if (current >= 0 && !final)
         snprintf(msg, sizeof msg, "step %d (%s) running as Job %s", current,
@@ -644,7 +631,9 @@ add_conditions(cJSON *st, const struct view *v, int current, int failed, const c
     else
         snprintf(msg, sizeof msg, "%s", final ? "the sequence has finished" : "starting");
     add_condition(conds, v->j, COND_PROGRESSING, !final,
-                  final ? (ok ? "Completed" : "Failed") : current >= 0 ? "StepRunning" : "Pending",
+                  final          ? (ok ? "Completed" : "Failed")
+                  : current >= 0 ? "StepRunning"
+                                 : "Pending",
                   msg, now, gen);
     if (failed >= 0)
         snprintf(msg, sizeof msg, "step %d (%s) failed (%s): %s", failed, v->sv[failed].container,
@@ -661,8 +650,7 @@ desired_status(const struct view *v)
     for (size_t i = 0; i < v->n; i++) {
         if (v->steps[i].state != STEP_WAITING && v->steps[i].state != STEP_SKIPPED)
             current = (int)i;
-        if (v->steps[i].state == STEP_FAILED && failed < 0)
-            failed = (int)i;
+        if (v->steps[i].state == STEP_FAILED && failed < 0) failed = (int)i;
     }
     char now[TIME_RFC3339_MAX], t[TIME_RFC3339_MAX];
     time_fmt_rfc3339(now, time_now_ms(), 0);
@@ -674,8 +662,7 @@ desired_status(const struct view *v)
         time_fmt_rfc3339(t, v->j->start_ms ? v->j->start_ms : time_now_ms(), 0);
         cJSON_AddStringToObject(st, "startTime", t);
     }
-    if (final)
-        cJSON_AddStringToObject(st, "completionTime", now);
+    if (final) cJSON_AddStringToObject(st, "completionTime", now);
     add_progress(st, v, current, failed);
     add_conditions(st, v, current, failed, now);
     return st;
@@ -707,19 +694,21 @@ status_path(char *out, size_t n, const struct kobj *o)
 static void
 null_absent(cJSON *o, const char *key)
 {
-    if (o && !cJSON_GetObjectItemCaseSensitive(o, key))
-        cJSON_AddNullToObject(o, key);
+    if (o && !cJSON_GetObjectItemCaseSensitive(o, key)) cJSON_AddNullToObject(o, key);
 }
 
 /* Sends a merge patch replacing the status by st (consumed). Fields st leaves out are
- * removed (a merge patch would keep them), so the recorded status equals st. */
+ * removed (a merge patch would keep them), so the recorded status equals st; check_stored
+ * makes the completion verify that (see status_done). */
 static int
-patch_status(struct seqjob_ctl *c, const struct kobj *o, cJSON *st, bool final)
+patch_status(struct seqjob_ctl *c, const struct kobj *o, cJSON *st, bool final, bool check_stored)
 {
-    char path[400];
+    char path[400], target[24] = "";
+    if (check_stored)
+        snprintf(target, sizeof target, "%016llx",
+                 (unsigned long long)seqjob_status_fingerprint(st));
     cJSON *root = cJSON_CreateObject();
-    if (!final)
-        null_absent(st, "completionTime"); /* a re-run after a fixed spec */
+    if (!final) null_absent(st, "completionTime"); /* a re-run after a fixed spec */
     null_absent(st, "startTime");
     cJSON *pr = cJSON_GetObjectItemCaseSensitive(st, "progress");
     null_absent(pr, "currentIndex");
@@ -728,7 +717,8 @@ patch_status(struct seqjob_ctl *c, const struct kobj *o, cJSON *st, bool final)
     char *body = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     status_path(path, sizeof path, o);
-    return body ? submit(c, o, OP_STATUS, "", "PATCH", path, "application/merge-patch+json", body)
+    return body ? submit(c, o, OP_STATUS, target, "PATCH", path, "application/merge-patch+json",
+                         body)
                 : -1;
 }
 
@@ -749,7 +739,7 @@ fail_invalid(struct seqjob_ctl *c, const struct kobj *o, const struct seqjob_obj
     add_condition(conds, j, COND_AVAILABLE, false, "InvalidSpec", "", now, o->generation);
     add_condition(conds, j, COND_PROGRESSING, false, "InvalidSpec", "", now, o->generation);
     add_condition(conds, j, COND_FAILED, true, "InvalidSpec", err, now, o->generation);
-    patch_status(c, o, st, true);
+    patch_status(c, o, st, true, false);
 }
 
 /* --- reconcile ----------------------------------------------------------------------- */
@@ -760,12 +750,11 @@ create_job(struct seqjob_ctl *c, const struct view *v, size_t index)
     cJSON *job = seqjob_build_job(v->doc, index);
     char *body = job ? cJSON_PrintUnformatted(job) : NULL;
     cJSON_Delete(job);
-    if (!body)
-        return -1;
+    if (!body) return -1;
     char path[256];
     job_path(path, sizeof path, v->o->ns, NULL);
-    return submit(c, v->o, OP_CREATE_JOB, v->sv[index].job_name, "POST", path,
-                  "application/json", body);
+    return submit(c, v->o, OP_CREATE_JOB, v->sv[index].job_name, "POST", path, "application/json",
+                  body);
 }
 
 /* One write at most: start the next step, else bring the status up to date. */
@@ -775,8 +764,7 @@ act(struct seqjob_ctl *c, struct view *v)
     size_t start[1];
     if (engine_ready(v->steps, v->n, 1, start) && !v->wait_foreign)
         return create_job(c, v, start[0]) == 0;
-    if (v->wait_foreign)
-        workqueue_add_after(c->queue, v->o->key, FOREIGN_WAIT_MS);
+    if (v->wait_foreign) workqueue_add_after(c->queue, v->o->key, FOREIGN_WAIT_MS);
     cJSON *st = desired_status(v);
     if (seqjob_status_fingerprint(st) == v->j->fingerprint) {
         cJSON_Delete(st);
@@ -787,7 +775,7 @@ act(struct seqjob_ctl *c, struct view *v)
     if (final)
         log_info(v->phase == PHASE_SUCCEEDED ? "sequence succeeded" : "sequence failed",
                  "sequentialjob", v->o->key);
-    return patch_status(c, v->o, st, final) == 0;
+    return patch_status(c, v->o, st, final, true) == 0;
 }
 
 static struct kobj *
@@ -795,8 +783,7 @@ find_seqjob(struct seqjob_ctl *c, const char *key)
 {
     char ns[64];
     const char *slash = strchr(key, '/');
-    if (!slash || (size_t)(slash - key) >= sizeof ns)
-        return NULL;
+    if (!slash || (size_t)(slash - key) >= sizeof ns) return NULL;
     memcpy(ns, key, (size_t)(slash - key));
     ns[slash - key] = '\0';
     return nswatch_get(&c->seqjobs, ns, slash + 1);
@@ -813,13 +800,10 @@ static void
 reconcile(void *arg, const char *key)
 {
     struct seqjob_ctl *c = arg;
-    if (c->ctl->may_write && !c->ctl->may_write(c->ctl->may_write_arg))
-        return;
-    if (writer_busy(c->writer, key))
-        return; /* the write's completion requeues it */
+    if (c->ctl->may_write && !c->ctl->may_write(c->ctl->may_write_arg)) return;
+    if (writer_busy(c->writer, key)) return; /* the write's completion requeues it */
     struct kobj *o = find_seqjob(c, key);
-    if (!o || !o->payload || o->deletion_ms || !needs_work(o, o->payload))
-        return;
+    if (!o || !o->payload || o->deletion_ms || !needs_work(o, o->payload)) return;
     struct view *v = calloc(1, sizeof *v); /* ~90 KiB: not on the loop's stack */
     if (!v) {
         workqueue_add_rate_limited(c->queue, key);
@@ -833,8 +817,7 @@ reconcile(void *arg, const char *key)
                    : -1;
     bool wrote = false;
     if (n < 0) {
-        if (!v->doc)
-            snprintf(err, sizeof err, "the cached SequentialJob could not be read");
+        if (!v->doc) snprintf(err, sizeof err, "the cached SequentialJob could not be read");
         fail_invalid(c, o, v->j, err);
         wrote = true;
     } else {
@@ -853,9 +836,28 @@ apply_to(struct nswatch *w, const char *ns, const struct kube_response *r)
 {
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
     struct informer *inf = nswatch_for(w, ns);
-    if (obj && inf)
-        informer_apply(inf, obj); /* write-through: the next reconcile sees it */
+    if (obj && inf) informer_apply(inf, obj); /* write-through: the next reconcile sees it */
     cJSON_Delete(obj);
+}
+
+/* Applies a status write's answer. Returns false when the stored status differs from what
+ * was sent (a schema pruning a field...): reconciling at once would write it again and again,
+ * so the caller waits before the next attempt. */
+static bool
+status_done(struct seqjob_ctl *c, const struct write_op *op, const struct kube_response *r)
+{
+    cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+    struct informer *inf = nswatch_for(&c->seqjobs, op->ns);
+    if (obj && inf) informer_apply(inf, obj);
+    char got[24];
+    snprintf(got, sizeof got, "%016llx",
+             (unsigned long long)seqjob_status_fingerprint(
+                 cJSON_GetObjectItemCaseSensitive(obj, "status")));
+    cJSON_Delete(obj);
+    if (!op->target[0] || !strcmp(got, op->target)) return true;
+    log_warn("status stored differently from what was written; retrying later", "sequentialjob",
+             op->key);
+    return false;
 }
 
 static void
@@ -926,8 +928,7 @@ existing_job(struct seqjob_ctl *c, const struct write_op *op, const struct kube_
     }
     if (ours) {
         struct informer *inf = nswatch_for(&c->jobs, op->ns);
-        if (inf)
-            informer_apply(inf, job);
+        if (inf) informer_apply(inf, job);
     } else if (!namesake && o) {
         char key[200];
         key_of(key, sizeof key, op->ns, op->target);
@@ -950,8 +951,8 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
             job_created(c, op, r);
         } else if (r->status == 409) {
             job_path(path, sizeof path, op->ns, op->target);
-            if (writer_submit(c->writer, op->key, op->ns, OP_GET_EXISTING, op->target, "GET",
-                              path, NULL, NULL) == 0)
+            if (writer_submit(c->writer, op->key, op->ns, OP_GET_EXISTING, op->target, "GET", path,
+                              NULL, NULL) == 0)
                 return;
         } else if (r->status == 400 || r->status == 422) {
             job_rejected(c, op, r);
@@ -961,8 +962,7 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
         }
         break;
     case OP_GET_EXISTING:
-        if (ok)
-            existing_job(c, op, r);
+        if (ok) existing_job(c, op, r);
         break;
     case OP_CONFIRM_GONE:
         key_of(key, sizeof key, op->ns, op->target);
@@ -972,16 +972,19 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
             apply_to(&c->jobs, op->ns, r);
         break;
     case OP_STATUS:
-        if (ok)
-            apply_to(&c->seqjobs, op->ns, r);
-        else if (r->status != 404)
-            report_api_error(c, op, r);
+        if (ok && !status_done(c, op, r)) {
+            workqueue_add_after(c->queue, op->key, STATUS_MISMATCH_WAIT_MS);
+            return;
+        }
+        if (!ok && r->status != 404) report_api_error(c, op, r);
         break;
     }
     if (!ok && r->status != 404 && r->status != 409 && op->kind != OP_CONFIRM_GONE)
         workqueue_add_rate_limited(c->queue, op->key);
-    else
+    else {
+        workqueue_forget(c->queue, op->key); /* the write went through */
         workqueue_add(c->queue, op->key);
+    }
 }
 
 /* --- informer events ---------------------------------------------------------------------- */
@@ -1021,8 +1024,7 @@ on_job(void *arg, enum informer_event ev, const struct kobj *o)
     struct seqjob_ctl *c = arg;
     (void)ev;
     size_t plen = sizeof OWNER_PREFIX - 1;
-    if (!o->owner_ref || strncmp(o->owner_ref, OWNER_PREFIX, plen))
-        return;
+    if (!o->owner_ref || strncmp(o->owner_ref, OWNER_PREFIX, plen)) return;
     char key[320];
     key_of(key, sizeof key, o->ns, o->owner_ref + plen);
     workqueue_add(c->queue, key);
@@ -1032,8 +1034,7 @@ static void
 enqueue_active(void *arg, struct kobj *o)
 {
     struct seqjob_ctl *c = arg;
-    if (o->payload && needs_work(o, o->payload))
-        workqueue_add(c->queue, o->key);
+    if (o->payload && needs_work(o, o->payload)) workqueue_add(c->queue, o->key);
 }
 
 void
@@ -1058,9 +1059,9 @@ count_phase(void *arg, struct kobj *o)
     struct seqjob_ctl *c = arg;
     const struct seqjob_obj *j = o->payload;
     if (j)
-        metrics_add(c->m_active, 1, j->final ? (j->cond_status[COND_FAILED][0] == 'T' ? "Failed"
-                                                                                       : "Succeeded")
-                                             : "Active");
+        metrics_add(c->m_active, 1,
+                    j->final ? (j->cond_status[COND_FAILED][0] == 'T' ? "Failed" : "Succeeded")
+                             : "Active");
 }
 
 static void
@@ -1077,8 +1078,7 @@ struct seqjob_ctl *
 seqjob_ctl_new(struct ctl *ctl)
 {
     struct seqjob_ctl *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->writer = writer_new(ctl->client, op_done, c);
@@ -1091,8 +1091,8 @@ seqjob_ctl_new(struct ctl *ctl)
                                       "SequentialJob reconciliations by result", l_status);
     c->m_jobs = metrics_counter("omjob_seqjob_jobs_created_total",
                                 "Jobs created for SequentialJob steps", NULL);
-    c->m_active = metrics_gauge("omjob_seqjob_objects", "SequentialJobs in the cache by phase",
-                                l_phase);
+    c->m_active =
+        metrics_gauge("omjob_seqjob_objects", "SequentialJobs in the cache by phase", l_phase);
     metrics_on_scrape(scrape, c);
     const char *nss = ctl->cfg->watch_namespaces;
     long to = ctl->cfg->watch_timeout_s;
@@ -1123,8 +1123,7 @@ seqjob_ctl_synced(const struct seqjob_ctl *c)
 void
 seqjob_ctl_free(struct seqjob_ctl *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     metrics_on_scrape_remove(scrape, c);
     writer_free(c->writer);
     nswatch_free(&c->seqjobs);

@@ -42,7 +42,7 @@ void seqjob_ctl_resync(struct seqjob_ctl *c);
 struct seqjob_job {
     bool complete, failed; /* condition Complete / Failed is True */
     int active, succeeded, failed_pods;
-    char reason[48];   /* of the Failed condition */
+    char reason[48]; /* of the Failed condition */
     char message[256];
     int64_t start_ms, completion_ms;
 };

@@ -112,11 +112,14 @@ get_or_create(struct workqueue *q, const char *key)
     return e;
 }
 
-/* Forgets an entry nobody waits for any more (its failure count goes with it). */
+/* Forgets an entry nobody waits for any more. A failure count keeps its entry until
+ * workqueue_forget(): a controller whose write fails asynchronously processes the key (and
+ * so releases it) before the failure is known, and the backoff must still grow. */
 static void
 maybe_release(struct workqueue *q, struct qent *e)
 {
-    if (e->queued || e->processing || e->dirty || e->heap_idx != NOT_DELAYED) return;
+    if (e->queued || e->processing || e->dirty || e->heap_idx != NOT_DELAYED || e->failures)
+        return;
     struct qent **pp = &q->tab[e->hash & (q->nbuckets - 1)];
     while (*pp != e)
         pp = &(*pp)->hnext;

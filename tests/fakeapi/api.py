@@ -4,6 +4,7 @@ The HTTP layer (server.py) parses requests and calls into `Api`; controllers (si
 """
 import base64
 import json
+import re
 import time
 
 import kinds
@@ -49,9 +50,14 @@ class Api:
     def has_generation(self, rdef):
         return rdef.crd or rdef.key in HAS_GENERATION
 
+    def _core(self, rdef):
+        return self.registry.by_resource_key(rdef.store_key) if rdef.store_key else rdef
+
     def output(self, rdef, obj, version=None, subresource=None):
         """The object as sent to a client (apiVersion of the requested version, selfLink)."""
         o = dict(obj)
+        if rdef.conv_out and o.get("kind") != "Status":
+            o = rdef.conv_out(o)
         md = dict(o["metadata"])
         md["selfLink"] = rdef.self_link(md.get("namespace"), md.get("name"), version) + (
             "/" + subresource if subresource else "")
@@ -69,13 +75,18 @@ class Api:
         mf.append(ent)
         obj["metadata"]["managedFields"] = mf
 
-    def _check_namespace(self, rdef, ns):
+    def _check_namespace(self, rdef, ns, creating=False, name=None):
         if rdef.namespaced:
             if not ns:
                 raise bad_request("the server could not find the requested resource")
             nso = self.store.get(NS_RKEY, "", ns)
             if nso is None:
                 raise ApiError(404, "NotFound", 'namespaces "%s" not found' % ns, {"name": ns, "kind": "namespaces"})
+            if creating and nso["metadata"].get("deletionTimestamp"):
+                raise ApiError(403, "Forbidden", "%s \"%s\" is forbidden: unable to create new content in namespace %s because "
+                               "it is being terminated" % (qualified(rdef), name, ns),
+                               dict(self._details(rdef, name), causes=[{"reason": "NamespaceTerminating", "message":
+                                    "namespace %s is being terminated" % ns, "field": "metadata.namespace"}]))
             return nso
         return None
 
@@ -114,14 +125,38 @@ class Api:
                 if not isinstance(md[k], dict) or not all(isinstance(v, str) for v in md[k].values()):
                     raise bad_request('%s in version "%s" cannot be handled as a %s: v1.ObjectMeta.%s: ReadString: expects " or n'
                                       % (rdef.kind, rdef.storage_version, rdef.kind, k[0].upper() + k[1:]))
+        self._check_microtimes(rdef, obj)
         if "finalizers" in md and md["finalizers"] is not None and not isinstance(md["finalizers"], list):
             raise bad_request('%s in version "%s" cannot be handled as a %s: v1.ObjectMeta.Finalizers: decode slice: expect [ or n'
                               % (rdef.kind, rdef.storage_version, rdef.kind))
+
+    MICRO_RX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
+    MICRO_FIELDS = {"coordination.k8s.io/leases": [("spec", "acquireTime", "v1.Lease.Spec: v1.LeaseSpec.AcquireTime"),
+                                                   ("spec", "renewTime", "v1.Lease.Spec: v1.LeaseSpec.RenewTime")],
+                    "/events": [(None, "eventTime", "v1.Event.EventTime")],
+                    "events.k8s.io/events": [(None, "eventTime", "v1.Event.EventTime")]}
+
+    def _check_microtimes(self, rdef, obj):
+        """MicroTime fields need exactly 6 fractional digits, else the real decoder fails with 400."""
+        for parent, field, gopath in self.MICRO_FIELDS.get(rdef.key, []):
+            holder = obj.get(parent) if parent else obj
+            v = holder.get(field) if isinstance(holder, dict) else None
+            if not isinstance(v, str) or self.MICRO_RX.match(v):
+                continue
+            m = re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(.*)$", v)
+            rest = m.group(1) if m else v
+            raise bad_request('%s in version "%s" cannot be handled as a %s: %s: unmarshalerDecoder: parsing time "%s" as '
+                              '"2006-01-02T15:04:05.000000Z07:00": cannot parse "%s" as ".000000", error found in #10 byte of ...|%s"}|...'
+                              % (rdef.kind, rdef.storage_version, rdef.kind, gopath, v, rest, v[-10:]))
 
     # --- create ---------------------------------------------------------------------------------
     def create(self, rdef, ns, body, version, manager, dry_run=False):
         obj = self._decode(rdef, body) if not isinstance(body, dict) else body
         self._typecheck(rdef, obj)
+        if rdef.store_key:
+            self._validate_alias(rdef, obj)
+            core = self._core(rdef)
+            return self.create(core, ns, rdef.conv_in(obj), core.storage_version, manager, dry_run)
         md = obj.get("metadata") or {}
         name = md.get("name") or ""
         if not name and md.get("generateName"):
@@ -147,13 +182,46 @@ class Api:
         if causes:
             raise invalid(rdef, name, causes, qualify_kind=rdef.crd)
         with self.store.lock:
-            self._check_namespace(rdef, ns)
+            self._check_namespace(rdef, ns, creating=True, name=name)
             if self.store.get(rdef.key, ns if rdef.namespaced else "", name) is not None:
                 raise already_exists(rdef, name)
             new = self._build_new(rdef, ns, name, obj, version, manager)
             if dry_run:
                 return new
-            return self.store.create(rdef.key, new)
+            stored = self.store.create(rdef.key, new)
+            if rdef.key == NS_RKEY:
+                self._service_account(name, "default")
+            elif rdef.key == "/serviceaccounts" and not new.get("secrets"):
+                stored = self._token_secret(stored)
+            return stored
+
+    def _service_account(self, ns, name):
+        """What the service-account and token controllers do for a new namespace (synchronously here)."""
+        sa = {"kind": "ServiceAccount", "apiVersion": "v1",
+              "metadata": {"name": name, "namespace": ns, "uid": new_uid(), "creationTimestamp": now_ts()}}
+        self._token_secret(self.store.create("/serviceaccounts", sa))
+
+    def _token_secret(self, sa):
+        import kinds as _k
+        ns, name = sa["metadata"]["namespace"], sa["metadata"]["name"]
+        sname = "%s-token-%s" % (name, _k.rand_suffix())
+        ca = b""
+        try:
+            with open(self.opts.ca_path, "rb") as f:
+                ca = f.read()
+        except (OSError, AttributeError, TypeError):
+            pass
+        sec = {"kind": "Secret", "apiVersion": "v1",
+               "metadata": {"name": sname, "namespace": ns, "uid": new_uid(), "creationTimestamp": now_ts(),
+                            "annotations": {"kubernetes.io/service-account.name": name,
+                                            "kubernetes.io/service-account.uid": sa["metadata"]["uid"]}},
+               "data": {"ca.crt": base64.b64encode(ca).decode(), "namespace": base64.b64encode(ns.encode()).decode(),
+                        "token": base64.b64encode(("fake-sa-token-" + new_uid()).encode()).decode()},
+               "type": "kubernetes.io/service-account-token"}
+        self.store.create("/secrets", sec)
+        new = deep_copy(sa)
+        new["secrets"] = [{"name": sname}]
+        return self.store.replace("/serviceaccounts", new)
 
     def _build_new(self, rdef, ns, name, obj, version, manager):
         md_in = obj.get("metadata") or {}
@@ -180,8 +248,14 @@ class Api:
             new = apply_schema(new, rdef.schemas.get(version))
         elif rdef.key == "/pods":
             tv = None
-            if self.opts.token_volume:
-                tv = "default-token-" + (ns or "x")[:0] + "fake1"
+            sa_name = (new.get("spec") or {}).get("serviceAccountName") or (new.get("spec") or {}).get("serviceAccount") or "default"
+            sa = self.store.get("/serviceaccounts", ns, sa_name)
+            if sa is None and self.opts.sa_admission:
+                raise ApiError(403, "Forbidden", 'pods "%s" is forbidden: service account %s/%s was not found, retry after the '
+                               "service account is created" % (name, ns, sa_name), {"name": name, "kind": "pods"})
+            if self.opts.token_volume and sa is not None and sa.get("automountServiceAccountToken") is not False:
+                secrets = [s.get("name") for s in sa.get("secrets") or [] if s.get("name")]
+                tv = secrets[0] if secrets else None
             kinds.default_pod(new, tv)
         elif rdef.key == NS_RKEY:
             kinds.default_namespace(new)
@@ -200,9 +274,38 @@ class Api:
         self._managed(new, manager, new["apiVersion"])
         return new
 
+    def _validate_alias(self, rdef, obj):
+        if rdef.key != "events.k8s.io/events":
+            return
+        name = (obj.get("metadata") or {}).get("name", "")
+        causes = []
+        rc = obj.get("reportingController") or ""
+        rx = r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
+        if not rc:
+            causes.append(("FieldValueRequired", "reportingController", "Required value"))
+        part = rc.split("/")[-1]
+        if not part:
+            causes.append(("FieldValueInvalid", "reportingController", 'Invalid value: "%s": name part must be non-empty' % part))
+        if not re.match(rx, part):
+            causes.append(("FieldValueInvalid", "reportingController",
+                           'Invalid value: "%s": name part must consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must '
+                           "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used "
+                           "for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')" % part))
+        if not obj.get("reportingInstance"):
+            causes.append(("FieldValueRequired", "reportingInstance", "Required value"))
+        if not obj.get("eventTime"):
+            causes.append(("FieldValueRequired", "eventTime", "Required value"))
+        if not obj.get("action"):
+            causes.append(("FieldValueRequired", "action", "Required value"))
+        if obj.get("type") not in ("Normal", "Warning"):
+            causes.append(("FieldValueInvalid", "type", 'Invalid value: "%s": has invalid value: %s' % (obj.get("type", ""), obj.get("type", ""))))
+        if causes:
+            det_rdef = self._core(rdef)
+            raise invalid(det_rdef, name, causes)
+
     # --- read -----------------------------------------------------------------------------------
     def get(self, rdef, ns, name):
-        obj = self.store.get(rdef.key, ns if rdef.namespaced else "", name)
+        obj = self.store.get(self._core(rdef).key, ns if rdef.namespaced else "", name)
         if obj is None:
             raise not_found(rdef, name)
         return obj
@@ -210,7 +313,7 @@ class Api:
     def list(self, rdef, ns, query, version):
         """Returns the List object. Handles selectors, limit/continue, resourceVersion semantics."""
         lsel = parse_label_selector(query.get("labelSelector"))
-        fsel = parse_field_selector(query.get("fieldSelector"), rdef.key)
+        fsel = parse_field_selector(query.get("fieldSelector"), self._core(rdef).key)
         limit = int(query.get("limit") or 0)
         cont = query.get("continue")
         rv_q = query.get("resourceVersion")
@@ -247,7 +350,7 @@ class Api:
             if limit and query.get("resourceVersionMatch", "") != "NotOlderThan" and want < self.store.min_rv:
                 raise ApiError(410, "Expired", "The resourceVersion for the provided list is too old.")
         with self.store.lock:
-            items = self.store.list(rdef.key, ns if rdef.namespaced else None)
+            items = self.store.list(self._core(rdef).key, ns if rdef.namespaced else None)
             cur_rv = self.store.rv
         if list_rv is None:
             list_rv = cur_rv
@@ -273,13 +376,16 @@ class Api:
                 oo = {k: v for k, v in oo.items() if k not in ("kind", "apiVersion")}
             out_items.append(oo)
         if rdef.crd:
-            meta.setdefault("continue", "") if False else None
+            meta.setdefault("continue", "")     # unstructured lists always carry it
         return {"kind": rdef.list_kind, "apiVersion": rdef.api_version(version), "metadata": meta, "items": out_items}
 
     # --- update / patch ----------------------------------------------------------------------------
     def update(self, rdef, ns, name, body, version, manager, subresource=None):
         obj = self._decode(rdef, body)
         self._typecheck(rdef, obj)
+        if rdef.store_key:
+            core = self._core(rdef)
+            return self.update(core, ns, name, json.dumps(rdef.conv_in(obj)), core.storage_version, manager, subresource)
         md = obj.get("metadata") or {}
         if md.get("name") and md["name"] != name:
             raise bad_request("the name of the object (%s) does not match the name on the URL (%s)" % (md["name"], name))
@@ -329,8 +435,9 @@ class Api:
             p = json.loads(body or b"null")
         except ValueError:
             raise bad_request("error decoding patch: invalid character")
+        core = self._core(rdef)
         with self.store.lock:
-            cur = self.store.get(rdef.key, ns if rdef.namespaced else "", name)
+            cur = self.store.get(core.key, ns if rdef.namespaced else "", name)
             if cur is None:
                 raise not_found(rdef, name)
             base = self.output(rdef, cur, version)
@@ -347,7 +454,7 @@ class Api:
                     new = strategic_merge(base, p)
             except PatchTestFailed:
                 raise ApiError(422, "Invalid", "the server rejected our request due to an error in our request", {})
-            except PatchError as e:
+            except PatchError:
                 raise ApiError(422, "Invalid", "the server rejected our request due to an error in our request", {})
             if not isinstance(new, dict):
                 raise bad_request("patched object is not an object")
@@ -358,6 +465,8 @@ class Api:
                 raise conflict(rdef, name)
             if nmd.get("name") != name:
                 raise bad_request("the name of the object (%s) does not match the name on the URL (%s)" % (nmd.get("name"), name))
+            if rdef.store_key:
+                return self._apply_update(core, cur, rdef.conv_in(new), core.storage_version, manager, subresource)
             return self._apply_update(rdef, cur, new, version, manager, subresource)
 
     def apply_patch(self, rdef, ns, name, body, version, subresource, query):
@@ -489,6 +598,7 @@ class Api:
 
     # --- delete -------------------------------------------------------------------------------------
     def delete(self, rdef, ns, name, opts_body, query):
+        rdef = self._core(rdef)
         opts = {}
         if opts_body:
             try:

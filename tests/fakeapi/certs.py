@@ -5,11 +5,16 @@ import os
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
+KEY_TYPE = "ec"
+
+
 def _key():
+    if KEY_TYPE == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ec.generate_private_key(ec.SECP256R1())
 
 
@@ -62,8 +67,10 @@ def _cert(subject, pub, issuer, issuer_key, ca=False, server=False, client=False
     return b.sign(issuer_key, hashes.SHA256())
 
 
-def ensure_pki(d):
+def ensure_pki(d, key_type="ec"):
     """Create (or reuse) ca.crt/ca.key, server.crt/server.key, client.crt/client.key in directory d."""
+    global KEY_TYPE
+    KEY_TYPE = key_type
     paths = {n: os.path.join(d, n) for n in ("ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key")}
     if all(os.path.exists(p) for p in paths.values()):
         return paths

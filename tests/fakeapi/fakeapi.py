@@ -40,6 +40,14 @@ def parse_args(argv=None):
     p.add_argument("--node-grace-seconds", type=float, default=40.0)
     p.add_argument("--bookmark-interval", type=float, default=10.0, help="seconds between BOOKMARKs (not scaled)")
     p.add_argument("--seed-pods", type=int, default=0, help="pre-create N Succeeded pods in namespace 'seed'")
+    p.add_argument("--no-kubelet-events", dest="kubelet_events", action="store_false",
+                   help="do not write the scheduler's and kubelet's Events (Scheduled, Pulled, Created, Started, Killing, ...)")
+    p.add_argument("--max-events", type=int, default=10000,
+                   help="keep at most N Events; the oldest are deleted (like the events TTL)")
+    p.add_argument("--key-type", choices=("ec", "rsa"), default="ec",
+                   help="key type of the generated CA, server and client keys (default ec = P-256)")
+    p.add_argument("--no-sa-admission", dest="sa_admission", action="store_false",
+                   help="accept pods whose service account does not exist (a real server answers 403)")
     p.add_argument("--no-token-volume", dest="token_volume", action="store_false",
                    help="do not inject the service-account token volume into pods")
     p.add_argument("--strict-continue", action="store_true",
@@ -86,7 +94,7 @@ class App:
 
     # --- setup -----------------------------------------------------------------------------------
     def setup_tls(self):
-        paths = certs.ensure_pki(self.dir)
+        paths = certs.ensure_pki(self.dir, self.opts.key_type)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(paths["server.crt"], paths["server.key"])
         ctx.load_verify_locations(paths["ca.crt"])
@@ -101,6 +109,7 @@ class App:
                 f.write("%s admin *\n" % admin)
             os.replace(tmp, tok_path)
         self.admin_token = self._first_admin_token(tok_path)
+        self.opts.ca_path = paths["ca.crt"]
 
     def _first_admin_token(self, path):
         with open(path) as f:

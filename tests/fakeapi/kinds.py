@@ -1,9 +1,8 @@
 """Per-kind defaulting, validation and table printing for built-in kinds."""
 import random
 import re
-import string
 
-from kutil import ApiError, invalid, now_ts, new_uid
+from kutil import now_ts, new_uid
 
 DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -274,7 +273,10 @@ def make_node(name, index):
                       "lastTransitionTime": t, "reason": reason, "message": msg})
     return {
         "kind": "Node", "apiVersion": "v1",
-        "metadata": {"name": name, "labels": {
+        "metadata": {"name": name, "managedFields": [
+            {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": t, "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:metadata": {"f:labels": {}}, "f:status": {"f:conditions": {}, "f:nodeInfo": {}}}}],
+            "labels": {
             "beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
             "kubernetes.io/hostname": name, "kubernetes.io/os": "linux"},
             "annotations": {"node.alpha.kubernetes.io/ttl": "0",
@@ -339,6 +341,9 @@ def table_columns(rdef, version=None):
         cols += [("Status", "string", ""), ("Age", "string", "")]
     elif rdef.plural == "jobs":
         cols += [("Completions", "string", ""), ("Age", "string", "")]
+    elif rdef.plural == "events" and not rdef.group:
+        cols = [("Last Seen", "string", ""), ("Type", "string", ""), ("Reason", "string", ""), ("Object", "string", ""),
+                ("Message", "string", ""), ("Name", "string", "name")]
     else:
         cols += [("Age", "string", "")]
     return [{"name": n, "type": t, "format": f, "description": n, "priority": 0} for n, t, f in cols]
@@ -376,6 +381,11 @@ def table_row(rdef, obj, now, version=None):
         ready = sum(1 for c in css if c.get("ready"))
         restarts = sum(c.get("restartCount", 0) for c in css)
         return [md["name"], "%d/%d" % (ready, n), pod_display_status(obj), restarts, age]
+    if rdef.plural == "events" and not rdef.group:
+        io = obj.get("involvedObject") or {}
+        last = obj.get("lastTimestamp") or obj.get("eventTime") or md.get("creationTimestamp")
+        return [_age(last, now), obj.get("type", ""), obj.get("reason", ""),
+                "%s/%s" % ((io.get("kind") or "").lower(), io.get("name", "")), obj.get("message", ""), md["name"]]
     if rdef.plural == "nodes":
         ready = next((c["status"] for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), "Unknown")
         return [md["name"], "Ready" if ready == "True" else "NotReady", age]

@@ -22,6 +22,9 @@ class ResourceDef:
         self.categories = categories or []
         self.extra_sub = extra_sub or []        # e.g. ["log"] for pods
         self.printer_columns = {}               # version -> additionalPrinterColumns (CRDs)
+        self.store_key = None                   # another resource whose objects this one serves (converted)
+        self.conv_in = None                     # this API's JSON -> stored form
+        self.conv_out = None                    # stored form -> this API's JSON
 
     @property
     def key(self):
@@ -59,6 +62,44 @@ BUILTINS = [
     ResourceDef("apiextensions.k8s.io", ["v1"], "customresourcedefinitions", "customresourcedefinition",
                 "CustomResourceDefinition", namespaced=False, status=True, short_names=["crd", "crds"]),
 ]
+
+def _event_v1_to_core(o):
+    c = {"apiVersion": "v1", "kind": "Event", "metadata": o.get("metadata") or {}}
+    m = [("regarding", "involvedObject"), ("reason", "reason"), ("note", "message"), ("deprecatedSource", "source"),
+         ("deprecatedFirstTimestamp", "firstTimestamp"), ("deprecatedLastTimestamp", "lastTimestamp"),
+         ("deprecatedCount", "count"), ("type", "type"), ("eventTime", "eventTime"), ("series", "series"),
+         ("related", "related"), ("action", "action"), ("reportingController", "reportingComponent"),
+         ("reportingInstance", "reportingInstance")]
+    for a, b in m:
+        if a in o and o[a] is not None:
+            c[b] = o[a]
+    c.setdefault("source", {})
+    c.setdefault("firstTimestamp", None)
+    c.setdefault("lastTimestamp", None)
+    return c
+
+
+def _event_core_to_v1(c):
+    o = {"kind": "Event", "apiVersion": "events.k8s.io/v1", "metadata": c.get("metadata") or {}}
+    o["eventTime"] = c.get("eventTime")
+    for a, b in [("series", "series"), ("reportingComponent", "reportingController"), ("reportingInstance", "reportingInstance"),
+                 ("action", "action"), ("reason", "reason"), ("involvedObject", "regarding"), ("related", "related"),
+                 ("message", "note"), ("type", "type")]:
+        if c.get(a) not in (None, ""):
+            o[b] = c[a]
+    o["deprecatedSource"] = c.get("source") or {}
+    o["deprecatedFirstTimestamp"] = c.get("firstTimestamp")
+    o["deprecatedLastTimestamp"] = c.get("lastTimestamp")
+    if c.get("count"):
+        o["deprecatedCount"] = c["count"]
+    return o
+
+
+_ev = ResourceDef("events.k8s.io", ["v1"], "events", "event", "Event", short_names=["ev"])
+_ev.store_key = "/events"
+_ev.conv_in = _event_v1_to_core
+_ev.conv_out = _event_core_to_v1
+BUILTINS.append(_ev)
 
 GROUP_PREFERRED = {"": "v1", "batch": "v1", "coordination.k8s.io": "v1", "apiextensions.k8s.io": "v1"}
 
@@ -148,7 +189,7 @@ def _group_entry(group, versions):
 
 def api_group_list_doc(registry):
     groups = registry.groups()
-    order = ["apiextensions.k8s.io", "batch", "coordination.k8s.io"]
+    order = ["apiextensions.k8s.io", "batch", "coordination.k8s.io", "events.k8s.io"]
     names = [g for g in order if g in groups] + sorted(g for g in groups if g and g not in order)
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group_entry(g, groups[g]) for g in names]}
 

@@ -58,7 +58,6 @@ def allowed(rights, verb, resource):
     if rights == "*":
         return True
     items = set(x.strip() for x in rights.split(",") if x.strip())
-    base = resource.split("/")[0]
     for cand in ("%s:%s" % (verb, resource), "*:%s" % resource, "%s:*" % verb, "*:*"):
         if cand in items:
             return True
@@ -148,6 +147,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(length))
         self.end_headers()
         self.status_sent = code
+        self._journal()
+
+    def _journal(self):
+        """One journal entry per API request, written when its status line goes out (or when it dies without one)."""
+        if self.journaled or self.rawpath.startswith("/fake/"):
+            return
+        self.journaled = True
+        self.server.app.journal.add({"method": self.command, "path": self.rawpath, "query": self.rawquery,
+                                     "status": self.status_sent, "user": self.user, **self.jinfo})
 
     def write_chunk(self, data):
         if isinstance(data, str):
@@ -194,6 +202,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def dispatch(self):
         app = self.server.app
         self.status_sent = None
+        self.journaled = False
         self.jinfo = {"kind": None, "name": None, "namespace": None}
         self.user = None
         url = urllib.parse.urlsplit(self.path)
@@ -237,9 +246,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     pass
             self.close_connection = True
         finally:
-            if not self.rawpath.startswith("/fake/"):
-                app.journal.add({"method": self.command, "path": self.rawpath, "query": self.rawquery,
-                                 "status": self.status_sent, "user": self.user, **self.jinfo})
+            self._journal()
 
     def _read_body(self):
         te = self.headers.get("Transfer-Encoding", "")
@@ -491,9 +498,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             lst = api.list(rdef, ns, {k: v for k, v in self.query.items() if k in ("labelSelector", "fieldSelector")}, version)
             with app.store.lock:
                 for o in lst["items"]:
-                    cur = app.store.get(rdef.key, o["metadata"].get("namespace", ""), o["metadata"]["name"])
+                    cur = app.store.get(api._core(rdef).key, o["metadata"].get("namespace", ""), o["metadata"]["name"])
                     if cur is not None:
-                        api.delete_object(rdef, cur, self.query.get("propagationPolicy"))
+                        api.delete_object(api._core(rdef), cur, self.query.get("propagationPolicy"))
             self.send_json(200, lst, sort_keys=sk)
             return
 
@@ -527,7 +534,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         app = self.server.app
         store = app.store
         lsel = parse_label_selector(self.query.get("labelSelector"))
-        fsel = parse_field_selector(self.query.get("fieldSelector"), rdef.key)
+        skey = app.api._core(rdef).key
+        fsel = parse_field_selector(self.query.get("fieldSelector"), skey)
         rv_q = self.query.get("resourceVersion", "")
         try:
             timeout = float(self.query.get("timeoutSeconds") or 1800)
@@ -584,7 +592,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         initial = []
         with store.lock:
             if rv_q in ("", "0"):
-                initial = [o for o in store.list(rdef.key, want_ns) if matches(o)]
+                initial = [o for o in store.list(skey, want_ns) if matches(o)]
                 last = store.rv
             else:
                 try:
@@ -620,7 +628,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     last = evs[-1][0]
                 cur_rv = store.rv
             for (erv, rkey, etype, obj, prev) in evs:
-                if rkey != rdef.key:
+                if rkey != skey:
                     continue
                 if etype == "ADDED":
                     if matches(obj):

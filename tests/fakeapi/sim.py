@@ -16,7 +16,7 @@ import time
 import traceback
 
 import script as pscript
-from kutil import deep_copy, now_ts, parse_ts, new_uid
+from kutil import deep_copy, micro_ts, now_ts, parse_ts
 
 PODS = "/pods"
 NODES = "/nodes"
@@ -84,6 +84,7 @@ class Sim:
         self.kubelet_down = {}             # node -> time stopped
         self.node_gen = {}                 # node -> generation (cancels node timers on restart)
         self.pending_jobs = set()
+        self.node_load = {}                # node -> pods bound and not deleted (scheduler spreading)
         self.thread = threading.Thread(target=self._run, name="sim", daemon=True)
         store.hooks.append(self._hook)
 
@@ -280,13 +281,15 @@ class Sim:
         with self.store.lock:
             if self.store.dependents(uid):
                 return
-            # find the owner with this uid that waits in foreground deletion
-            for rdef in self.registry.all():
-                for o in self.store.list(rdef.key):
-                    if o["metadata"]["uid"] == uid:
-                        if "foregroundDeletion" in (o["metadata"].get("finalizers") or []) and o["metadata"].get("deletionTimestamp"):
-                            self.api.remove_finalizer(rdef, o["metadata"].get("namespace", ""), o["metadata"]["name"], "foregroundDeletion")
-                        return
+            # the owner with this uid, if it waits in foreground deletion
+            loc = self.store.find_uid(uid)
+            if loc is None:
+                return
+            rdef = self.registry.by_resource_key(loc[0])
+            o = self.store.get(*loc)
+            if rdef is not None and o is not None and "foregroundDeletion" in (o["metadata"].get("finalizers") or []) \
+                    and o["metadata"].get("deletionTimestamp"):
+                self.api.remove_finalizer(rdef, loc[1], loc[2], "foregroundDeletion")
 
     # --- job controller ----------------------------------------------------------------------------
     def _queue_job(self, ns, name):
@@ -297,7 +300,6 @@ class Sim:
 
     def _job_sync(self, ns, name):
         self.pending_jobs.discard((ns, name))
-        jdef = self.registry.by_resource_key(JOBS)
         pdef = self.registry.by_resource_key(PODS)
         with self.store.lock:
             job = self.store.get(JOBS, ns, name)
@@ -377,6 +379,48 @@ class Sim:
         except Exception:
             traceback.print_exc()
 
+    # --- Events like the scheduler and kubelet write them ------------------------------------------------
+    def _event(self, key, uid, reason, message, etype="Normal", container=None, scheduler=False):
+        if not self.opts.kubelet_events:
+            return
+        pod = self.store.get(PODS, *key)
+        if pod is None or pod["metadata"]["uid"] != uid:
+            return
+        node = (pod.get("spec") or {}).get("nodeName", "")
+        inv = {"kind": "Pod", "namespace": key[0], "name": key[1], "uid": uid, "apiVersion": "v1",
+               "resourceVersion": pod["metadata"]["resourceVersion"]}
+        if container:
+            inv["fieldPath"] = "spec.containers{%s}" % container
+        now = now_ts()
+        ev = {"apiVersion": "v1", "kind": "Event",
+              "metadata": {"name": "%s.%x" % (key[1], time.time_ns() + random.randint(0, 999)), "namespace": key[0]},
+              "involvedObject": inv, "reason": reason, "message": message}
+        if scheduler:
+            ev.update({"source": {}, "firstTimestamp": None, "lastTimestamp": None, "type": etype,
+                       "eventTime": micro_ts(), "action": "Binding" if reason == "Scheduled" else "Scheduling",
+                       "reportingComponent": "default-scheduler", "reportingInstance": "default-scheduler-fakeapi"})
+        else:
+            ev.update({"source": {"component": "kubelet", "host": node}, "firstTimestamp": now, "lastTimestamp": now,
+                       "count": 1, "type": etype, "eventTime": None, "reportingComponent": "", "reportingInstance": ""})
+        try:
+            self.api.create(self.registry.by_resource_key("/events"), key[0], ev, "v1",
+                            "kube-scheduler" if scheduler else "kubelet")
+        except Exception:
+            pass   # e.g. the namespace is being deleted
+        self._trim_events()
+
+    def _trim_events(self):
+        """Like the events TTL of a real cluster: keep at most --max-events Events (oldest go first, with DELETED)."""
+        limit = self.opts.max_events
+        with self.store.lock:
+            n = self.store.count("/events")
+            if n <= limit:
+                return
+            b = self.store.objs.get("/events", {})
+            oldest = sorted(b.items(), key=lambda kv: int(kv[1]["metadata"]["resourceVersion"]))[:n - limit + limit // 10]
+            for (ns, name), _ in oldest:
+                self.store.remove("/events", ns, name)
+
     # --- pods: scheduler + kubelet ---------------------------------------------------------------------
     def _pod_event(self, etype, obj, prev):
         md = obj["metadata"]
@@ -385,6 +429,14 @@ class Sim:
             if ref.get("kind") == "Job" and ref.get("controller"):
                 self._queue_job(key[0], ref.get("name"))
         if etype == "DELETED":
+            with self.store.lock:
+                cur = self.store.get(PODS, *key)
+                if cur is None:     # not re-created meanwhile: its container logs go with it
+                    for c in ((obj.get("spec") or {}).get("containers") or []) + ((obj.get("spec") or {}).get("initContainers") or []):
+                        self.store.logs.pop((key[0], key[1], c.get("name")), None)
+            n = (obj.get("spec") or {}).get("nodeName")
+            if n and self.node_load.get(n):
+                self.node_load[n] -= 1
             ps = self.pods.get(key)
             if ps and ps.uid == md["uid"]:
                 for c in ps.containers:
@@ -464,17 +516,12 @@ class Sim:
                     st["conditions"] = [{"type": "PodScheduled", "status": "False", "lastProbeTime": None,
                                          "lastTransitionTime": now, "reason": "Unschedulable", "message": msg}]
                     return o
-                self.store.update(PODS, key[0], key[1], unsched, uid=uid)
+                if self.store.update(PODS, key[0], key[1], unsched, uid=uid) is not None:
+                    self._event(key, uid, "FailedScheduling", msg, "Warning", scheduler=True)
                 self.after(1.0, self._schedule, key, uid)
                 return
-            # spread: least loaded node
-            load = {}
-            for n in cands:
-                load[n["metadata"]["name"]] = 0
-            for (pns, pname), ps in self.pods.items():
-                if ps.node in load:
-                    load[ps.node] += 1
-            node = min(cands, key=lambda n: (load[n["metadata"]["name"]], n["metadata"]["name"]))["metadata"]["name"]
+            # spread: least loaded node (pods bound by this scheduler and not yet deleted)
+            node = min(cands, key=lambda n: (self.node_load.get(n["metadata"]["name"], 0), n["metadata"]["name"]))["metadata"]["name"]
 
             def bind(o):
                 o["spec"]["nodeName"] = node
@@ -482,6 +529,8 @@ class Sim:
                 st["conditions"] = [{"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now}]
                 return o
             if self.store.update(PODS, key[0], key[1], bind, uid=uid) is not None:
+                self.node_load[node] = self.node_load.get(node, 0) + 1
+                self._event(key, uid, "Scheduled", "Successfully assigned %s/%s to %s" % (key[0], key[1], node), scheduler=True)
                 self.after(0.2, self._kubelet_admit, key, uid)
 
     def _podsim(self, key, uid, pod):
@@ -516,7 +565,10 @@ class Sim:
 
     def _log(self, key, cname, text):
         with self.store.lock:
-            self.store.logs.setdefault((key[0], key[1], cname), []).append([time.time(), text + "\n"])
+            lines = self.store.logs.setdefault((key[0], key[1], cname), [])
+            lines.append([time.time(), text + "\n"])
+            if len(lines) > 10000:          # bounded, like log rotation
+                del lines[:1000]
             self.store.cond.notify_all()
 
     def _start_containers(self, key, uid):
@@ -538,12 +590,20 @@ class Sim:
                 c.state = {"waiting": {"reason": "ErrImagePull", "message":
                                        'rpc error: code = NotFound desc = failed to pull and unpack image "%s": failed to resolve '
                                        'reference "%s": %s: not found' % (img, img, img)}}
+                self._event(key, uid, "Pulling", 'Pulling image "%s"' % img, container=c.name)
+                self._event(key, uid, "Failed", 'Failed to pull image "%s": %s' % (img, c.state["waiting"]["message"]),
+                            "Warning", container=c.name)
+                self._event(key, uid, "Failed", "Error: ErrImagePull", "Warning", container=c.name)
                 self.after(1.0, self._image_backoff, key, uid, c.name)
                 continue
             if img.startswith("absent/") and pol == "Never":
                 c.state = {"waiting": {"reason": "ErrImageNeverPull", "message":
                                        'Container image "%s" is not present with pull policy of Never' % img}}
+                self._event(key, uid, "ErrImageNeverPull", c.state["waiting"]["message"], "Warning", container=c.name)
                 continue
+            self._event(key, uid, "Pulled", 'Container image "%s" already present on machine' % img, container=c.name)
+            self._event(key, uid, "Created", "Created container %s" % c.name, container=c.name)
+            self._event(key, uid, "Started", "Started container %s" % c.name, container=c.name)
             self._launch(ps, c)
         self._publish(ps)
 
@@ -554,6 +614,8 @@ class Sim:
         for c in ps.containers:
             if c.name == cname and (c.state.get("waiting") or {}).get("reason") == "ErrImagePull":
                 c.state = {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "%s"' % c.image}}
+                self._event(key, uid, "BackOff", 'Back-off pulling image "%s"' % c.image, container=c.name)
+                self._event(key, uid, "Failed", "Error: ImagePullBackOff", "Warning", container=c.name)
                 self._publish(ps)
 
     def _launch(self, ps, c):
@@ -732,6 +794,7 @@ class Sim:
         ps.frozen = True
         for c in ps.containers:
             c.gen += 1
+        self._event(key, uid, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
 
         def fn(o):
             st = o.get("status") or {}
@@ -784,6 +847,7 @@ class Sim:
             o["status"] = new
             return o
         self.store.update(PODS, ns, name, fn, uid=uid)
+        self._event(key, uid, "Evicted", "The node was low on resource: memory. ", "Warning")
         return True
 
     def evict_via_api(self, ns, name):
@@ -819,6 +883,7 @@ class Sim:
             c.gen += 1
             if c.running:
                 any_running = True
+                self._event(key, uid, "Killing", "Stopping container %s" % c.name, container=c.name)
                 if c.ignore_term:
                     self.after(remaining, self._sigkill, key, uid, c.name)
                 else:
@@ -900,11 +965,16 @@ class Sim:
                     c["lastTransitionTime"] = now
                     c["reason"] = "NodeStatusUnknown"
                     c["message"] = "Kubelet stopped posting node status."
+                return o
+
+            def taint(o):
                 taints = [t for t in o["spec"].get("taints") or [] if t.get("key") != "node.kubernetes.io/unreachable"]
                 taints.append({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": now})
                 o["spec"]["taints"] = taints
                 return o
+            # two writes, like the node lifecycle controller (status first, then the taint)
             self.store.update(NODES, "", node, fn)
+            self.store.update(NODES, "", node, taint)
             for p in self.store.list(PODS):
                 if (p.get("spec") or {}).get("nodeName") != node or (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                     continue
@@ -974,11 +1044,9 @@ class Sim:
         now = now_ts()
 
         def fn(o):
-            changed = False
             for c in o["status"]["conditions"]:
                 want = "True" if c["type"] == "Ready" else "False"
                 if c["status"] != want:
-                    changed = True
                     c["status"] = want
                     c["lastTransitionTime"] = now
                     c["reason"] = {"Ready": "KubeletReady", "MemoryPressure": "KubeletHasSufficientMemory",
@@ -1014,7 +1082,7 @@ class Sim:
                     if c.running:
                         self._terminate(ps, c, 137, "Error")
             ps.dirty = True
-            self._publish_force(ps)
+            self._publish(ps)   # Ready is recomputed from the containers
         # pods bound to the node that never reached the kubelet
         for p in self.store.list(PODS):
             if (p.get("spec") or {}).get("nodeName") == node:
@@ -1023,10 +1091,6 @@ class Sim:
                     self.after(0.1, self._kubelet_admit, k, p["metadata"]["uid"])
         return True
 
-    def _publish_force(self, ps):
-        old = [dict(c) for c in []]
-        self._publish(ps)
-        # Ready condition is recomputed by _status from the containers.
 
 
 def _restore(self, extra):
@@ -1091,10 +1155,16 @@ def _fast_forward(self, ps, c, elapsed):
     """Skip the part of a running container's script that already happened before the restart."""
     c.gen += 1
     scale = self.scale or 1
+    with self.store.lock:
+        logged = len(self.store.logs.get((ps.key[0], ps.key[1], c.name), []))
     while c.pc < len(c.ops):
         op, arg = c.ops[c.pc]
         if op == "echo":
             c.pc += 1
+            if logged > 0:
+                logged -= 1          # already in the log before the restart
+            else:
+                self._log(ps.key, c.name, arg)   # written while the server was down
         elif op == "sleep":
             c.pc += 1
             if elapsed >= arg * scale:

@@ -22,6 +22,7 @@ class Store:
         self.history_max = max(10, int(history))
         self.min_rv = first_rv               # events with rv > min_rv are all in history
         self.owner_index = {}                # owner uid -> set((rkey, ns, name))
+        self.by_uid = {}                     # uid -> (rkey, ns, name)
         self.hooks = []                      # fn(rkey, type, obj, prev) called under the lock; must not block
         self.logs = {}                       # (ns, pod, container) -> list of str (container stdout)
 
@@ -35,6 +36,12 @@ class Store:
     def _index(self, rkey, obj, add):
         ns = obj["metadata"].get("namespace", "")
         name = obj["metadata"]["name"]
+        uid = obj["metadata"].get("uid")
+        if uid:
+            if add:
+                self.by_uid[uid] = (rkey, ns, name)
+            elif self.by_uid.get(uid) == (rkey, ns, name):
+                del self.by_uid[uid]
         for ref in obj["metadata"].get("ownerReferences") or []:
             uid = ref.get("uid")
             if not uid:
@@ -85,6 +92,10 @@ class Store:
     def count(self, rkey):
         with self.lock:
             return len(self.objs.get(rkey, {}))
+
+    def find_uid(self, uid):
+        with self.lock:
+            return self.by_uid.get(uid)
 
     def dependents(self, uid):
         with self.lock:
@@ -180,6 +191,7 @@ class Store:
             self.min_rv = self.rv
             self.objs = {}
             self.owner_index = {}
+            self.by_uid = {}
             for rk, items in data["objs"].items():
                 b = self._bucket(rk)
                 for o in items:

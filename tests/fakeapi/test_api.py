@@ -1,5 +1,4 @@
 """CRUD semantics, status codes, selectors, pagination, watch, finalizers, GC, events, leases, auth."""
-import json
 import os
 import time
 import unittest

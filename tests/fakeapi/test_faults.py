@@ -1,7 +1,5 @@
 """Fault injection, restart with state kept, journal, startup time."""
-import json
 import os
-import signal
 import time
 import unittest
 

@@ -117,7 +117,7 @@ class PodOutcomeTest(ServerTest):
         r = self.c.get(self.base + "/pods/p-log/log?container=wrong")
         self.assertEqual((r.status, r.json()["message"]), (400, "container wrong is not valid for pod p-log"))
         # follow streams until the container exits (sleep 50 * 0.02 = 1 s)
-        self.mkpod(self.base, pod("p-follow", "echo line 1; sleep 25; echo line 2; sleep 25"), wait=ready)
+        self.mkpod(self.base, pod("p-follow", "echo line 1; sleep 50; echo line 2; sleep 50"), wait=ready)
         t0 = time.time()
         r = self.c.get(self.base + "/pods/p-follow/log?follow=true", raw=True, timeout=10)
         self.assertEqual(r.body, b"line 1\nline 2\n")

@@ -6,7 +6,7 @@ import threading
 import time
 import unittest
 
-from fakeclient import FakeServer, pod  # noqa: F401
+from fakeclient import FakeServer, pod  # noqa: F401  (re-exported for the tests)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTDATA = os.path.join(HERE, "testdata")

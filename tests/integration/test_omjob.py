@@ -226,6 +226,27 @@ class OMJobTest(Base):
         self.assertIn("exitHandlerSpec", o["status"]["message"])
         self.assertEqual(self.created("noexit-main"), 0)
 
+    def test_a_refused_pod_is_retried_with_growing_backoff_not_a_hot_loop(self):
+        # The real API server refuses pods whose ServiceAccount does not exist (403).
+        self.create(omjob("nosa", "exit 0", main={"serviceAccountName": "later-sa"}))
+        path = "/api/v1/namespaces/%s/pods" % NS
+
+        def attempts():
+            return [j["ts"] for j in self.fake.journal() if j.get("method") == "POST"
+                    and j.get("path") == path and j.get("status") == 403]
+        ts = wait_until(lambda: (lambda a: a if len(a) >= 6 else None)(attempts()), 30,
+                        "six refused attempts")
+        gaps = [b - a for a, b in zip(ts, ts[1:])]
+        self.assertGreater(gaps[-1], 4 * gaps[0], gaps)
+        self.op.wait_log(msg="API request failed", op="create_main", status="403")
+        st, _ = self.fake.request("POST", "/api/v1/namespaces/%s/serviceaccounts" % NS,
+                                  {"apiVersion": "v1", "kind": "ServiceAccount",
+                                   "metadata": {"name": "later-sa"}})
+        self.assertEqual(st, 201)
+        o = self.wait_phase("nosa", "Succeeded", "Failed", timeout=60)
+        self.assertEqual(o["status"]["phase"], "Succeeded")
+        self.assert_once("nosa")
+
     def test_ttl_deletes_the_finished_omjob(self):
         self.create(omjob("ttl", "exit 0", ttlSecondsAfterFinished=1))
         self.wait_phase("ttl", "Succeeded")
@@ -309,6 +330,10 @@ class ExampleTest(unittest.TestCase):
         try:
             fake.ensure_namespace("default")
             fake.ensure_namespace("openmetadata-pipelines")
+            st, _ = fake.request("POST", "/api/v1/namespaces/openmetadata-pipelines/serviceaccounts",
+                                 {"apiVersion": "v1", "kind": "ServiceAccount",
+                                  "metadata": {"name": "openmetadata-ingestion"}})
+            self.assertEqual(st, 201)
             op = Operator(fake.kubeconfig)
             op.wait_ready(30)
             example = os.path.join(TOP, "tests", "examples", "omjob-openmetadata.yaml")

@@ -23,10 +23,9 @@ decide(const char *spec, const struct tz *z, int64_t now, int64_t since, int64_t
 {
     struct cron_expr e;
     char err[256];
-    if (cron_parse(spec, &e, err, sizeof err))
-        return -2;
-    struct cronomjob_slot_in in = {.expr = &e, .zone = z, .now_s = now, .since_s = since,
-                                   .starting_deadline_s = deadline};
+    if (cron_parse(spec, &e, err, sizeof err)) return -2;
+    struct cronomjob_slot_in in = {
+        .expr = &e, .zone = z, .now_s = now, .since_s = since, .starting_deadline_s = deadline};
     return cronomjob_decide(&in, out);
 }
 
@@ -71,7 +70,7 @@ TEST(cronomjob_late_slot_respects_starting_deadline)
     T_ASSERT(s.in_window);
     T_EQ_INT(decide("* * * * *", NULL, now, slot - 600, -1, &s), 0); /* unset: catch up */
     T_ASSERT(s.in_window);
-    T_EQ_INT(s.due_s, slot); /* only the latest */
+    T_EQ_INT(s.due_s, slot);                                        /* only the latest */
     T_EQ_INT(decide("* * * * *", NULL, now, slot - 600, 3, &s), 0); /* below 5 counts as 5 */
     T_ASSERT(!s.in_window);
     T_EQ_INT(decide("* * * * *", NULL, slot + 4, slot - 600, 3, &s), 0);
@@ -112,8 +111,7 @@ zone(const char *name)
 {
     char err[256];
     struct tz *z = tz_load(name, err, sizeof err);
-    if (!z)
-        fprintf(stderr, "  zone %s: %s\n", name, err);
+    if (!z) fprintf(stderr, "  zone %s: %s\n", name, err);
     return z;
 }
 
@@ -200,8 +198,8 @@ TEST(cronomjob_run_names_are_deterministic_and_valid)
 
 TEST(cronomjob_substitutes_placeholders)
 {
-    char *s = cronomjob_substitute("{{ omjob.name }}/{{omjob.uid}}/{{   omjob.name\t}}", "run-1",
-                                   "u-2");
+    char *s =
+        cronomjob_substitute("{{ omjob.name }}/{{omjob.uid}}/{{   omjob.name\t}}", "run-1", "u-2");
     T_EQ_STR(s, "run-1/u-2/run-1");
     free(s);
     s = cronomjob_substitute("{{ omjob.other }} {{ omjob.name }", "n", "u");

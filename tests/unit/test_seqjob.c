@@ -62,27 +62,33 @@ validate(const char *spec_json, char *err, size_t n)
 TEST(seqjob_validation_names_the_problem)
 {
     char err[256];
-    T_EQ_INT(validate("{\"containers\":[{\"name\":\"a\",\"image\":\"x\"},{\"name\":\"b\",\"image\":\"y\"}]}",
-                      err, sizeof err),
-             2);
+    T_EQ_INT(
+        validate(
+            "{\"containers\":[{\"name\":\"a\",\"image\":\"x\"},{\"name\":\"b\",\"image\":\"y\"}]}",
+            err, sizeof err),
+        2);
     T_EQ_INT(validate("{\"containers\":[]}", err, sizeof err), -1);
     T_CONTAINS(err, "at least one container");
     T_EQ_INT(validate("{}", err, sizeof err), -1);
     T_EQ_INT(validate("{\"containers\":[{\"name\":\"a\"}]}", err, sizeof err), -1);
     T_CONTAINS(err, "(a) has no image");
-    T_EQ_INT(validate("{\"containers\":[{\"name\":\"A_b\",\"image\":\"x\"}]}", err, sizeof err), -1);
-    T_CONTAINS(err, "containers[0].name");
-    T_EQ_INT(validate("{\"containers\":[{\"name\":\"a\",\"image\":\"x\"},{\"name\":\"a\",\"image\":\"y\"}]}",
-                      err, sizeof err),
+    T_EQ_INT(validate("{\"containers\":[{\"name\":\"A_b\",\"image\":\"x\"}]}", err, sizeof err),
              -1);
+    T_CONTAINS(err, "containers[0].name");
+    T_EQ_INT(
+        validate(
+            "{\"containers\":[{\"name\":\"a\",\"image\":\"x\"},{\"name\":\"a\",\"image\":\"y\"}]}",
+            err, sizeof err),
+        -1);
     T_CONTAINS(err, "duplicate step name \"a\"");
     T_EQ_INT(validate("{\"containers\":[{\"name\":\"a\",\"image\":\"x\"}],\"template\":[]}", err,
                       sizeof err),
              -1);
     T_CONTAINS(err, "spec.template");
-    T_EQ_INT(validate("{\"containers\":[{\"name\":\"a\",\"image\":\"x\"}],\"template\":{\"spec\":1}}",
-                      err, sizeof err),
-             -1);
+    T_EQ_INT(
+        validate("{\"containers\":[{\"name\":\"a\",\"image\":\"x\"}],\"template\":{\"spec\":1}}",
+                 err, sizeof err),
+        -1);
 }
 
 TEST(seqjob_build_job_uses_the_template_and_only_the_steps_container)
@@ -121,8 +127,8 @@ TEST(seqjob_build_job_uses_the_template_and_only_the_steps_container)
     T_EQ_STR(sget(spec, "template.spec.serviceAccountName"), "sa");
     T_EQ_STR(sget(spec, "template.spec.volumes.0.persistentVolumeClaim.claimName"), "c");
     T_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-                 cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "template"),
-                                                  "spec"),
+                 cJSON_GetObjectItemCaseSensitive(
+                     cJSON_GetObjectItemCaseSensitive(spec, "template"), "spec"),
                  "containers")),
              1);
     T_EQ_STR(sget(spec, "template.spec.containers.0.name"), "load");
@@ -144,12 +150,14 @@ trim(const char *json)
 
 TEST(seqjob_job_state_follows_the_job_conditions)
 {
-    struct seqjob_job *j = trim("{\"status\":{\"active\":1,\"startTime\":\"2026-01-01T00:00:00Z\"}}");
+    struct seqjob_job *j =
+        trim("{\"status\":{\"active\":1,\"startTime\":\"2026-01-01T00:00:00Z\"}}");
     T_EQ_INT(seqjob_job_state(j), STEP_RUNNING);
     T_EQ_INT(j->active, 1);
     T_ASSERT(j->start_ms > 0);
     free(j);
-    j = trim("{\"status\":{\"succeeded\":1,\"conditions\":[{\"type\":\"Complete\",\"status\":\"True\"}]}}");
+    j = trim("{\"status\":{\"succeeded\":1,\"conditions\":[{\"type\":\"Complete\",\"status\":"
+             "\"True\"}]}}");
     T_EQ_INT(seqjob_job_state(j), STEP_SUCCEEDED);
     free(j);
     j = trim("{\"status\":{\"failed\":1,\"conditions\":[{\"type\":\"Failed\",\"status\":\"True\","
@@ -177,12 +185,15 @@ TEST(seqjob_status_fingerprint_ignores_order_and_times)
     uint64_t a = fp("{\"phase\":\"Running\",\"state\":{\"active\":1,\"failed\":0},"
                     "\"startTime\":\"2026-01-01T00:00:00Z\",\"conditions\":[{\"type\":\"Failed\","
                     "\"status\":\"False\",\"lastTransitionTime\":\"2026-01-01T00:00:00Z\"}]}");
-    uint64_t b = fp("{\"conditions\":[{\"lastTransitionTime\":\"2026-02-02T00:00:00Z\","
-                    "\"status\":\"False\",\"type\":\"Failed\"}],\"startTime\":\"2026-03-03T00:00:00Z\","
-                    "\"state\":{\"failed\":0,\"active\":1},\"phase\":\"Running\"}");
+    uint64_t b =
+        fp("{\"conditions\":[{\"lastTransitionTime\":\"2026-02-02T00:00:00Z\","
+           "\"status\":\"False\",\"type\":\"Failed\"}],\"startTime\":\"2026-03-03T00:00:00Z\","
+           "\"state\":{\"failed\":0,\"active\":1},\"phase\":\"Running\"}");
     T_EQ_INT(a == b, 1);
-    T_ASSERT(a != fp("{\"phase\":\"Running\",\"state\":{\"active\":0,\"failed\":0},"
-                     "\"startTime\":\"x\",\"conditions\":[{\"type\":\"Failed\",\"status\":\"False\"}]}"));
+    T_ASSERT(
+        a !=
+        fp("{\"phase\":\"Running\",\"state\":{\"active\":0,\"failed\":0},"
+           "\"startTime\":\"x\",\"conditions\":[{\"type\":\"Failed\",\"status\":\"False\"}]}"));
     T_ASSERT(a != fp("{\"phase\":\"Running\",\"state\":{\"active\":1,\"failed\":0},"
                      "\"conditions\":[{\"type\":\"Failed\",\"status\":\"False\"}]}"));
     T_ASSERT(fp("{\"a\":[1,2]}") != fp("{\"a\":[2,1]}"));
@@ -192,7 +203,8 @@ TEST(seqjob_status_fingerprint_ignores_order_and_times)
 
 TEST(seqjob_chain_on_the_engine_fails_fast_and_skips_the_rest)
 {
-    struct step s[3] = {{.name = "a"}, {.name = "b", .ndeps = 1, .deps = {0}},
+    struct step s[3] = {{.name = "a"},
+                        {.name = "b", .ndeps = 1, .deps = {0}},
                         {.name = "c", .ndeps = 1, .deps = {1}}};
     size_t start[1];
     T_EQ_INT(engine_ready(s, 3, 1, start), 1);
