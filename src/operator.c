@@ -8,11 +8,8 @@
 #include "kube/lease.h"
 #include "kube/watch.h"
 #include "ctl/ctl.h"
-#include "ctl/cronomjob.h"
-#include "ctl/observatory.h"
-#include "ctl/omjob.h"
+#include "ctl/controllers.h"
 #include "ctl/pods.h"
-#include "ctl/seqjob.h"
 #include "kube/event.h"
 #include "loop.h"
 #include "util/buf.h"
@@ -39,10 +36,7 @@ struct operator {
     uint64_t resync_timer;
     bool stopping;
     struct ctl ctl;
-    struct omjob_ctl *omjob;
-    struct observatory_ctl *observatory;
-    struct cronomjob_ctl *cronomjob;
-    struct seqjob_ctl *seqjob;
+    void *controllers[8]; /* by controller_defs index; NULL when disabled */
     int exit_code;
 };
 
@@ -60,12 +54,25 @@ on_pod(void *arg, enum informer_event ev, const struct kobj *o)
     struct operator *op = arg;
     log_debug("cache change", "resource", "pods", "event", event_names[ev], "key", o->key, "rv",
               o->rv);
-    if (!o->owner_ref)
+    const char *slash = o->owner_ref ? strchr(o->owner_ref, '/') : NULL;
+    if (!slash)
         return;
-    if (!strncmp(o->owner_ref, "OMJob/", 6) && op->omjob)
-        omjob_ctl_pod_changed(op->omjob, o->ns, o->owner_ref + 6);
-    else if (!strncmp(o->owner_ref, "Observatory/", 12) && op->observatory)
-        observatory_ctl_pod_changed(op->observatory, o->ns, o->owner_ref + 12);
+    size_t kind_len = (size_t)(slash - o->owner_ref);
+    for (size_t i = 0; i < controller_count; i++) {
+        const char *kind = controller_defs[i]->pod_owner_kind;
+        if (op->controllers[i] && kind && strlen(kind) == kind_len &&
+            !strncmp(kind, o->owner_ref, kind_len))
+            controller_defs[i]->pod_changed(op->controllers[i], o->ns, slash + 1);
+    }
+}
+
+/* After becoming leader, on node changes, and periodically. */
+static void
+resync_all(struct operator *op)
+{
+    for (size_t i = 0; i < controller_count; i++)
+        if (op->controllers[i])
+            controller_defs[i]->resync(op->controllers[i]);
 }
 
 static void
@@ -73,10 +80,7 @@ on_node(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct operator *op = arg;
     log_debug("cache change", "resource", "nodes", "event", event_names[ev], "key", o->key);
-    if (op->omjob)
-        omjob_ctl_node_changed(op->omjob);
-    if (op->observatory)
-        observatory_ctl_resync(op->observatory);
+    resync_all(op);
 }
 
 static bool
@@ -89,15 +93,7 @@ may_write(void *arg)
 static void
 on_leading(void *arg)
 {
-    struct operator *op = arg;
-    if (op->omjob)
-        omjob_ctl_resync(op->omjob);
-    if (op->observatory)
-        observatory_ctl_resync(op->observatory);
-    if (op->cronomjob)
-        cronomjob_ctl_resync(op->cronomjob);
-    if (op->seqjob)
-        seqjob_ctl_resync(op->seqjob);
+    resync_all(arg);
 }
 
 /* --- health and metrics ----------------------------------------------------------------- */
@@ -105,11 +101,12 @@ on_leading(void *arg)
 static bool
 all_synced(const struct operator *op)
 {
-    return nswatch_synced(&op->ctl.pods) && (!op->ctl.nodes || informer_synced(op->ctl.nodes)) &&
-           (!op->omjob || omjob_ctl_synced(op->omjob)) &&
-           (!op->observatory || observatory_ctl_synced(op->observatory)) &&
-           (!op->cronomjob || cronomjob_ctl_synced(op->cronomjob)) &&
-           (!op->seqjob || seqjob_ctl_synced(op->seqjob));
+    if (!nswatch_synced(&op->ctl.pods) || (op->ctl.nodes && !informer_synced(op->ctl.nodes)))
+        return false;
+    for (size_t i = 0; i < controller_count; i++)
+        if (op->controllers[i] && !controller_defs[i]->synced(op->controllers[i]))
+            return false;
+    return true;
 }
 
 static int
@@ -375,6 +372,28 @@ list_has(const char *list, const char *item)
     return false;
 }
 
+/* Every entry of CONTROLLERS must name a controller: a typo must not silently disable one. */
+static int
+check_controller_list(const char *list)
+{
+    char *copy = strdup(list ? list : ""), *save = NULL;
+    int rc = copy ? 0 : -1;
+    for (char *item = copy ? strtok_r(copy, ", ", &save) : NULL; item && !rc;
+         item = strtok_r(NULL, ", ", &save)) {
+        size_t i = 0;
+        while (i < controller_count && strcmp(controller_defs[i]->name, item))
+            i++;
+        if (i == controller_count) {
+            log_error("unknown controller in CONTROLLERS/--controllers (known: omjob, "
+                      "cronomjob, observatory, seqjob)",
+                      "controller", item);
+            rc = -1;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
 static int
 setup_controllers(struct operator *op)
 {
@@ -401,37 +420,22 @@ setup_controllers(struct operator *op)
     } else {
         log_warn("WATCH_NODES=false: node loss is detected only when pods fail or are evicted");
     }
-    if (list_has(cfg->controllers, "omjob")) {
-        op->omjob = omjob_ctl_new(ctl);
-        if (!op->omjob)
-            return -1;
-    }
-    if (list_has(cfg->controllers, "observatory")) {
-        op->observatory = observatory_ctl_new(ctl);
-        if (!op->observatory)
-            return -1;
-    }
-    if (list_has(cfg->controllers, "cronomjob")) {
-        op->cronomjob = cronomjob_ctl_new(ctl);
-        if (!op->cronomjob)
-            return -1;
-    }
-    if (list_has(cfg->controllers, "seqjob")) {
-        op->seqjob = seqjob_ctl_new(ctl);
-        if (!op->seqjob)
+    if (check_controller_list(cfg->controllers))
+        return -1;
+    for (size_t i = 0; i < controller_count && i < sizeof op->controllers / sizeof op->controllers[0];
+         i++) {
+        if (!list_has(cfg->controllers, controller_defs[i]->name))
+            continue;
+        op->controllers[i] = controller_defs[i]->create(ctl);
+        if (!op->controllers[i])
             return -1;
     }
     nswatch_start(&ctl->pods);
     if (ctl->nodes)
         informer_start(ctl->nodes);
-    if (op->omjob)
-        omjob_ctl_start(op->omjob);
-    if (op->observatory)
-        observatory_ctl_start(op->observatory);
-    if (op->cronomjob)
-        cronomjob_ctl_start(op->cronomjob);
-    if (op->seqjob)
-        seqjob_ctl_start(op->seqjob);
+    for (size_t i = 0; i < controller_count; i++)
+        if (op->controllers[i])
+            controller_defs[i]->start(op->controllers[i]);
     op->resync_timer = loop_timer_add(op->loop, cfg->requeue_delay_s * 1000, on_resync_timer, op);
     return 0;
 }
@@ -439,10 +443,9 @@ setup_controllers(struct operator *op)
 static void
 teardown(struct operator *op)
 {
-    omjob_ctl_free(op->omjob);
-    observatory_ctl_free(op->observatory);
-    cronomjob_ctl_free(op->cronomjob);
-    seqjob_ctl_free(op->seqjob);
+    for (size_t i = 0; i < controller_count; i++)
+        if (op->controllers[i])
+            controller_defs[i]->destroy(op->controllers[i]);
     nswatch_free(&op->ctl.pods);
     informer_free(op->ctl.nodes);
     event_recorder_free(op->ctl.events);

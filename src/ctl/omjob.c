@@ -851,11 +851,6 @@ enqueue_active(void *arg, struct kobj *o)
         workqueue_add(c->queue, o->key);
 }
 
-void
-omjob_ctl_node_changed(struct omjob_ctl *c)
-{
-    nswatch_foreach(&c->omjobs, enqueue_active, c);
-}
 
 void
 omjob_ctl_resync(struct omjob_ctl *c)

@@ -22,7 +22,6 @@ void omjob_ctl_start(struct omjob_ctl *c);
 int omjob_ctl_synced(const struct omjob_ctl *c);
 /* Routing from the shared informers. */
 void omjob_ctl_pod_changed(struct omjob_ctl *c, const char *ns, const char *omjob_name);
-void omjob_ctl_node_changed(struct omjob_ctl *c);
 /* Re-examine everything (after becoming leader). */
 void omjob_ctl_resync(struct omjob_ctl *c);
 

@@ -166,6 +166,20 @@ class MissingCRDTest(unittest.TestCase):
             fake.stop()
 
 
+class ControllerListTest(unittest.TestCase):
+    def test_an_unknown_controller_name_stops_the_start(self):
+        fake = FakeCluster().start()
+        try:
+            op = Operator(fake.kubeconfig, "--controllers", "omjob,observatroy")
+            rec = op.wait_log(msg="unknown controller in CONTROLLERS/--controllers (known: "
+                                  "omjob, cronomjob, observatory, seqjob)")
+            self.assertEqual(rec["controller"], "observatroy")
+            op.proc.wait(20)
+            self.assertEqual(op.proc.returncode, 1)
+        finally:
+            fake.stop()
+
+
 class LeaderElectionTest(unittest.TestCase):
     def test_hand_over_between_two_operator_processes(self):
         fake = FakeCluster().start()
