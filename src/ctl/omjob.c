@@ -579,6 +579,48 @@ fail_invalid(struct omjob_ctl *c, struct view *v, const char *err)
     submit(c, v, OP_STATUS, "", "PATCH", path, "application/merge-patch+json", body);
 }
 
+static double
+seconds_between(int64_t from_ms, int64_t to_ms)
+{
+    return from_ms && to_ms > from_ms ? (double)(to_ms - from_ms) / 1000.0 : -1;
+}
+
+/* Events and metrics for what the status patch about to be sent records for the first time.
+ * A patch that fails is recomputed and sent again; the recorder folds the repeated event. */
+static void
+note_transitions(struct omjob_ctl *c, const struct view *v)
+{
+    const struct omjob_obj *j = v->j;
+    const char *to = phase_name(v), *from = j->phase[0] ? j->phase : "Pending";
+    struct event_ref ref = ref_of(v->o);
+    if (strcmp(from, to))
+        metrics_add(c->m_transitions, 1, from, to);
+    bool main_final = v->main.state == STEP_SUCCEEDED || v->main.state == STEP_FAILED;
+    if (main_final && !j->main_recorded) {
+        const struct pod_state *ps = v->main.pod ? v->main.pod->payload : NULL;
+        double d = ps ? seconds_between(ps->started_ms, ps->finished_ms) : -1;
+        if (d >= 0)
+            metrics_observe(c->m_duration, d, "main");
+        event_record(c->ctl->events, &ref, v->main.state == STEP_SUCCEEDED ? "Normal" : "Warning",
+                     "MainPodCompleted", "main pod %s ended: %s, exit code %d", v->main.name,
+                     v->main.out.reason ? v->main.out.reason : "", v->main.out.exit_code);
+    }
+    bool final = v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED;
+    if (final && !phase_final(j->phase)) {
+        const struct pod_state *ps = v->exit.pod ? v->exit.pod->payload : NULL;
+        double d = ps ? seconds_between(ps->started_ms, ps->finished_ms) : -1;
+        if (d >= 0)
+            metrics_observe(c->m_duration, d, "exit_handler");
+        if (v->phase == PHASE_SUCCEEDED)
+            event_record(c->ctl->events, &ref, "Normal", "OMJobCompleted",
+                         "main pod and exit handler succeeded");
+        else
+            event_record(c->ctl->events, &ref, "Warning", "OMJobFailed", "%s",
+                         v->main.state != STEP_SUCCEEDED ? "main pod failed"
+                                                         : "exit handler failed");
+    }
+}
+
 /* One write at most; returns true if one was started. */
 static bool
 act(struct omjob_ctl *c, struct view *v)
@@ -628,6 +670,7 @@ act(struct omjob_ctl *c, struct view *v)
     char *body = final ? NULL : status_patch(v);
     if (body) {
         char path[256];
+        note_transitions(c, v);
         omjob_path(path, sizeof path, v->o->ns, v->o->name, "/status");
         return submit(c, v, OP_STATUS, "", "PATCH", path, "application/merge-patch+json", body) == 0;
     }
@@ -898,6 +941,14 @@ omjob_ctl_new(struct ctl *ctl)
                                       "OMJob reconciliations by result", l_status);
     c->m_pods = metrics_counter("omjob_pods_created_total", "Pods created by type", l_type);
     c->m_active = metrics_gauge("omjob_active", "OMJobs in the cache by phase", l_phase);
+    static const char *const l_trans[] = {"from_phase", "to_phase", NULL};
+    static const char *const l_stage[] = {"phase", NULL};
+    static const double bounds[] = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600};
+    c->m_transitions = metrics_counter("omjob_status_transitions_total",
+                                       "OMJob phase transitions written", l_trans);
+    c->m_duration = metrics_histogram("omjob_duration_seconds",
+                                      "How long the main pod and the exit handler ran", l_stage,
+                                      bounds, sizeof bounds / sizeof bounds[0]);
     metrics_on_scrape(scrape, c);
     if (!c->queue || !c->writer || !c->gone ||
         nswatch_init(&c->omjobs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces, API_PREFIX,

@@ -86,6 +86,11 @@ class Base(unittest.TestCase):
         for i in range(1, exits):
             self.assertEqual(self.created("%s-exit-%d" % (name, i)), 1)
 
+    def event_reasons(self, name):
+        st, lst = self.fake.request("GET", "/api/v1/namespaces/%s/events" % NS)
+        return {e["reason"] for e in lst.get("items", [])
+                if e.get("involvedObject", {}).get("name") == name}
+
     def exit_env(self, name):
         p = self.pod(name + "-exit")
         self.assertIsNotNone(p, "exit handler pod")
@@ -122,6 +127,8 @@ class OMJobTest(Base):
         conds = {c["type"]: c["status"] for c in o["status"]["conditions"]}
         self.assertEqual(conds, {"MainCompleted": "True", "ExitHandlerCompleted": "True",
                                  "Ready": "True"})
+        wanted = {"MainPodCreated", "MainPodCompleted", "ExitHandlerCreated", "OMJobCompleted"}
+        wait_until(lambda: wanted <= self.event_reasons("ok"), 10, "the OMJob's events")
 
     def test_main_exits_non_zero(self):
         self.create(omjob("three", "sleep 0.5; exit 3"))
@@ -132,6 +139,8 @@ class OMJobTest(Base):
         self.assertIn("main pod failed", o["status"]["message"])
         env = self.exit_env("three")
         self.assertEqual(env["pipelineStatus"], "failed")
+        wait_until(lambda: {"MainPodCompleted", "OMJobFailed"} <= self.event_reasons("three"), 10,
+                   "MainPodCompleted and OMJobFailed events")
         self.assertEqual(env["OMJOB_MAIN_EXIT_CODE"], "3")
         self.assert_once("three")
 
