@@ -63,6 +63,21 @@ class ClientTest(unittest.TestCase):
                    and "watch" not in (j.get("query") or "")]
         self.assertEqual(relists, [])
 
+    def test_watch_namespaces_covers_every_listed_namespace_and_only_those(self):
+        for ns in ("team-a", "team-b", "team-c"):
+            self.fake.ensure_namespace(ns)
+            self.fake.create_pod(ns, "p", MANAGED)
+        op = self.operator(None, "--watch-namespaces", "team-a, team-b")
+        op.wait_ready()
+        op.wait_log(msg="cache change", event="add", key="team-a/p")
+        op.wait_log(msg="cache change", event="add", key="team-b/p")
+        self.assertEqual(cache_events(op, "add", "team-c/p"), 0)
+        paths = {j["path"] for j in self.fake.journal() if j.get("method") == "GET"
+                 and "pods" in (j.get("path") or "")}
+        self.assertIn("/api/v1/namespaces/team-a/pods", paths)
+        self.assertIn("/api/v1/namespaces/team-b/pods", paths)
+        self.assertNotIn("/api/v1/pods", paths)
+
     def test_relist_after_410_delivers_the_missed_delete(self):
         self.fake.create_pod("work", "doomed", MANAGED)
         self.fake.create_pod("work", "keeper", MANAGED)
