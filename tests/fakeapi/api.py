@@ -39,6 +39,65 @@ def fields_v1(obj, depth=0):
     return out
 
 
+def _leaf_paths(obj, prefix=()):
+    """Leaf paths of an applied config, in the granularity of fields_v1 (lists are leaves)."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not prefix and k in ("apiVersion", "kind"):
+                continue
+            if not prefix and k == "metadata":
+                for mk in ("labels", "annotations"):
+                    for lk in (v or {}).get(mk) or {}:
+                        out.append(("metadata", mk, lk))
+                continue
+            if isinstance(v, dict) and v:
+                out += _leaf_paths(v, prefix + (k,))
+            else:
+                out.append(prefix + (k,))
+    return out
+
+
+def _fields_paths(fv1, prefix=()):
+    out = []
+    for k, v in fv1.items():
+        if not k.startswith("f:"):
+            continue
+        if isinstance(v, dict) and any(kk.startswith("f:") for kk in v):
+            out += _fields_paths(v, prefix + (k[2:],))
+        else:
+            out.append(prefix + (k[2:],))
+    return out
+
+
+def _paths_to_fields(paths):
+    out = {}
+    for p in paths:
+        cur = out
+        for k in p:
+            cur = cur.setdefault("f:" + k, {})
+    return out
+
+
+def _get_path(obj, path):
+    cur = obj
+    for k in path:
+        if not isinstance(cur, dict) or k not in cur:
+            return None
+        cur = cur[k]
+    return cur
+
+
+def _del_path(obj, path):
+    cur = obj
+    for k in path[:-1]:
+        if not isinstance(cur, dict) or k not in cur:
+            return
+        cur = cur[k]
+    if isinstance(cur, dict):
+        cur.pop(path[-1], None)
+
+
 class Api:
     def __init__(self, store, registry, opts):
         self.store = store
@@ -487,11 +546,55 @@ class Api:
             cur = self.store.get(rdef.key, ns if rdef.namespaced else "", name)
             if cur is None:
                 cfg.setdefault("metadata", {})["name"] = name
-                obj = self.create(rdef, ns, cfg, version, None)
+                obj = self.create(rdef, ns, deep_copy(cfg), version, None)
                 return self._set_apply_manager(rdef, obj, mgr, cfg), 201
-            base = self.output(rdef, cur, version)
+            base = deep_copy(self.output(rdef, cur, version))   # edited below: never touch the stored object
+            mine = set(_leaf_paths(cfg))
+            force = query.get("force") in ("true", "1")
+            # conflicts with the fields other *appliers* own (Update managers are not tracked)
+            conflicts = []
+            others = [m for m in cur["metadata"].get("managedFields") or [] if m.get("operation") == "Apply" and m.get("manager") != mgr]
+            for m in others:
+                for path in sorted(mine & set(_fields_paths(m.get("fieldsV1") or {}))):
+                    if _get_path(base, path) != _get_path(cfg, path):
+                        conflicts.append((m["manager"], path))
+            if conflicts and not force:
+                msgs = ['conflict with "%s": %s' % (m, "." + ".".join(p)) for m, p in conflicts]
+                text = ("Apply failed with 1 conflict: %s" % msgs[0]) if len(msgs) == 1 else \
+                    "Apply failed with %d conflicts: %s" % (len(msgs), "\n".join(msgs))
+                raise ApiError(409, "Conflict", text,
+                               {"causes": [{"reason": "FieldManagerConflict", "message": 'conflict with "%s"' % m,
+                                            "field": "." + ".".join(p)} for m, p in conflicts]})
+            # fields this manager applied before and leaves out now are removed (unless someone else applies them)
+            prev = next((m for m in cur["metadata"].get("managedFields") or [] if m.get("operation") == "Apply" and m.get("manager") == mgr), None)
+            owned_by_others = set()
+            for m in others:
+                owned_by_others |= set(_fields_paths(m.get("fieldsV1") or {}))
+            if prev:
+                for path in set(_fields_paths(prev.get("fieldsV1") or {})) - mine - owned_by_others:
+                    if path[0] not in ("metadata", "apiVersion", "kind") or path[:2] in (("metadata", "labels"), ("metadata", "annotations")):
+                        _del_path(base, path)
             new = strategic_merge(base, cfg) if not rdef.crd else merge_patch(base, cfg)
             res = self._apply_update(rdef, cur, new, version, mgr, subresource, op="Apply", applied=cfg)
+            # record what each manager applies; force moves ownership of conflicting fields
+            with self.store.lock:
+                stored = self.store.get(rdef.key, ns if rdef.namespaced else "", name)
+                if stored is not None and stored is res:
+                    o2 = deep_copy(stored)
+                    mf = []
+                    for m in o2["metadata"].get("managedFields") or []:
+                        if m.get("operation") == "Apply" and m.get("manager") == mgr:
+                            continue
+                        if m.get("operation") == "Apply" and force:
+                            lost = [p for (who, p) in conflicts if who == m.get("manager")]
+                            if lost:
+                                m["fieldsV1"] = _paths_to_fields(set(_fields_paths(m.get("fieldsV1") or {})) - set(lost))
+                        mf.append(m)
+                    mf.append({"manager": mgr, "operation": "Apply", "apiVersion": o2["apiVersion"], "time": now_ts(),
+                               "fieldsType": "FieldsV1", "fieldsV1": fields_v1(cfg)})
+                    o2["metadata"]["managedFields"] = mf
+                    self.store.objs[rdef.key][(o2["metadata"].get("namespace", ""), name)] = o2  # bookkeeping, same RV
+                    res = o2
             return res, 200
 
     def _set_apply_manager(self, rdef, obj, mgr, cfg):

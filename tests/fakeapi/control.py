@@ -16,6 +16,7 @@ class Faults:
             self.fail_rules = []          # dicts: remaining, status, retry_after, match, method
             self.latency_ms = 0
             self.expire_next_watch = 0
+            self.expire_rules = []        # [remaining, match]
 
     def configure(self, d):
         with self.lock:
@@ -25,6 +26,7 @@ class Faults:
                 self.fail_rules = []
                 self.latency_ms = 0
                 self.expire_next_watch = 0
+                self.expire_rules = []
             if "drop_watches_after_events" in d:
                 self.drop_after_events = d["drop_watches_after_events"] or None
             if "drop_watches_after_seconds" in d:
@@ -32,7 +34,11 @@ class Faults:
             if "latency_ms" in d:
                 self.latency_ms = int(d["latency_ms"] or 0)
             if d.get("expire_next_watch"):
-                self.expire_next_watch += 1 if d["expire_next_watch"] is True else int(d["expire_next_watch"])
+                n = 1 if d["expire_next_watch"] is True else int(d["expire_next_watch"])
+                if d.get("match") and not d.get("fail_next"):
+                    self.expire_rules.append([n, d["match"]])
+                else:
+                    self.expire_next_watch += n
             if d.get("fail_next"):
                 self.fail_rules.append({"remaining": int(d["fail_next"]), "status": int(d.get("status", 500)),
                                         "retry_after": d.get("retry_after"), "match": d.get("match"),
@@ -43,6 +49,7 @@ class Faults:
         return {"drop_watches_after_events": self.drop_after_events,
                 "drop_watches_after_seconds": self.drop_after_seconds,
                 "latency_ms": self.latency_ms, "expire_next_watch": self.expire_next_watch,
+                "expire_rules": [list(r) for r in self.expire_rules],
                 "fail_rules": [dict(r) for r in self.fail_rules]}
 
     def snapshot(self):
@@ -65,8 +72,13 @@ class Faults:
                 return res
             return None
 
-    def take_expire(self):
+    def take_expire(self, path_qs=""):
         with self.lock:
+            for r in self.expire_rules:
+                if r[0] > 0 and r[1] in path_qs:
+                    r[0] -= 1
+                    self.expire_rules = [x for x in self.expire_rules if x[0] > 0]
+                    return True
             if self.expire_next_watch > 0:
                 self.expire_next_watch -= 1
                 return True

@@ -586,7 +586,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             send("ERROR", status_body(410, "Expired", "too old resource version: %s (%d)" % (rv_req, store.min_rv + 1)))
             self.end_chunks()
 
-        if app.faults.take_expire():
+        if app.faults.take_expire(self.path):
             expired(rv_q or "0")
             return
         initial = []

@@ -49,6 +49,13 @@ class FaultTest(ServerTest):
         w = WatchReader(self.c, base + "/configmaps?watch=1&timeoutSeconds=30")
         self.assertTrue(w.wait_done(5))
         self.assertEqual([(e["type"], e["object"]["code"]) for e in w.events], [("ERROR", 410)])
+        self.c.control("faults", {"expire_next_watch": True, "match": "/secrets"})
+        w = WatchReader(self.c, base + "/configmaps?watch=1&timeoutSeconds=1")
+        self.assertTrue(w.wait_done(5))
+        self.assertNotIn("ERROR", [e["type"] for e in w.events])
+        w = WatchReader(self.c, base + "/secrets?watch=1&timeoutSeconds=30")
+        self.assertTrue(w.wait_done(5))
+        self.assertEqual([e["type"] for e in w.events][-1:], ["ERROR"])
 
     def test_journal(self):
         self.c.control("journal/clear")
