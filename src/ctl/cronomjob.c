@@ -10,6 +10,7 @@
 #include "kube/queue.h"
 #include "util/buf.h"
 #include "util/cron.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/strset.h"
 #include "util/timeutil.h"
@@ -138,28 +139,6 @@ struct run_obj { /* an OMJob created by a CronOMJob */
     enum run_state state;
 };
 
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int64_t
-jint(const cJSON *o, const char *k, int64_t dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
-}
-
-static int64_t
-jtime_s(const cJSON *o, const char *k)
-{
-    int64_t ms;
-    const char *s = jstr(o, k);
-    return s && !time_parse_rfc3339(s, &ms) ? ms / 1000 : 0;
-}
-
 static char *
 print_or_null(const cJSON *v)
 {
@@ -197,13 +176,13 @@ recorded_sig(const cJSON *st, const struct comj_obj *j)
     const char **names = cap ? calloc(cap, sizeof *names) : NULL;
     cJSON_ArrayForEach(a, act)
     {
-        const char *nm = jstr(a, "name");
+        const char *nm = json_str(a, "name");
         if (nm && names && n < cap) names[n++] = nm;
     }
-    const char *msg = jstr(st, "message");
+    const char *msg = json_str(st, "message");
     char *sig =
         status_sig(j->last_schedule_s, j->last_success_s, j->last_omjob, names, n, msg ? msg : "",
-                   j->ready, j->ready_reason, jint(st, "observedGeneration", 0));
+                   j->ready, j->ready_reason, json_int(st, "observedGeneration", 0));
     free(names);
     return sig;
 }
@@ -214,12 +193,12 @@ trim_ready(const cJSON *st, struct comj_obj *j)
     const cJSON *conds = cJSON_GetObjectItemCaseSensitive(st, "conditions"), *cd;
     cJSON_ArrayForEach(cd, conds)
     {
-        const char *type = jstr(cd, "type");
+        const char *type = json_str(cd, "type");
         if (!type || strcmp(type, "Ready")) continue;
-        snprintf(j->ready, sizeof j->ready, "%s", jstr(cd, "status") ? jstr(cd, "status") : "");
+        snprintf(j->ready, sizeof j->ready, "%s", json_str(cd, "status") ? json_str(cd, "status") : "");
         snprintf(j->ready_reason, sizeof j->ready_reason, "%s",
-                 jstr(cd, "reason") ? jstr(cd, "reason") : "");
-        j->ready_since_ms = jtime_s(cd, "lastTransitionTime") * 1000;
+                 json_str(cd, "reason") ? json_str(cd, "reason") : "");
+        j->ready_since_ms = json_time_ms(cd, "lastTransitionTime");
     }
 }
 
@@ -256,22 +235,22 @@ comj_trim(const cJSON *obj)
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
-    const char *tz = jstr(spec, "timeZone");
-    j->schedule = strdup(jstr(spec, "schedule") ? jstr(spec, "schedule") : "");
+    const char *tz = json_str(spec, "timeZone");
+    j->schedule = strdup(json_str(spec, "schedule") ? json_str(spec, "schedule") : "");
     j->time_zone = strdup(tz && *tz ? tz : "UTC");
     j->labels = print_or_null(cJSON_GetObjectItemCaseSensitive(meta, "labels"));
     j->annotations = copied_annotations(meta);
     const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(spec, "omJobSpec");
     j->template = cJSON_IsObject(tmpl) ? print_or_null(tmpl) : NULL;
     j->suspend = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "suspend"));
-    j->policy = policy_of(jstr(spec, "concurrencyPolicy"));
-    j->deadline_s = jint(spec, "startingDeadlineSeconds", -1);
-    j->keep_succeeded = jint(spec, "successfulJobsHistoryLimit", 3);
-    j->keep_failed = jint(spec, "failedJobsHistoryLimit", 1);
-    j->created_s = jtime_s(meta, "creationTimestamp");
-    j->last_schedule_s = jtime_s(st, "lastScheduleTime");
-    j->last_success_s = jtime_s(st, "lastSuccessfulTime");
-    const char *last = jstr(st, "lastOMJobName");
+    j->policy = policy_of(json_str(spec, "concurrencyPolicy"));
+    j->deadline_s = json_int(spec, "startingDeadlineSeconds", -1);
+    j->keep_succeeded = json_int(spec, "successfulJobsHistoryLimit", 3);
+    j->keep_failed = json_int(spec, "failedJobsHistoryLimit", 1);
+    j->created_s = (json_time_ms(meta, "creationTimestamp") / 1000);
+    j->last_schedule_s = (json_time_ms(st, "lastScheduleTime") / 1000);
+    j->last_success_s = (json_time_ms(st, "lastSuccessfulTime") / 1000);
+    const char *last = json_str(st, "lastOMJobName");
     snprintf(j->last_omjob, sizeof j->last_omjob, "%s", last ? last : "");
     trim_ready(st, j);
     j->status_sig = recorded_sig(st, j);
@@ -303,13 +282,13 @@ run_trim(const cJSON *obj)
     if (!r) return NULL;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
-    const char *at = jstr(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+    const char *at = json_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
                           CRONOMJOB_SCHEDULED_AT_ANNOTATION);
     int64_t ms;
     r->scheduled_s =
-        at && !time_parse_rfc3339(at, &ms) ? ms / 1000 : jtime_s(meta, "creationTimestamp");
-    r->completion_s = jtime_s(st, "completionTime");
-    const char *phase = jstr(st, "phase");
+        at && !time_parse_rfc3339(at, &ms) ? ms / 1000 : (json_time_ms(meta, "creationTimestamp") / 1000);
+    r->completion_s = (json_time_ms(st, "completionTime") / 1000);
+    const char *phase = json_str(st, "phase");
     r->state = phase && !strcmp(phase, "Succeeded") ? RUN_SUCCEEDED
                : phase && !strcmp(phase, "Failed")  ? RUN_FAILED
                                                     : RUN_ACTIVE;
@@ -529,7 +508,7 @@ substitute_env(cJSON *node, const char *name, const char *uid)
             cJSON *e;
             cJSON_ArrayForEach(e, child)
             {
-                const char *val = jstr(e, "value");
+                const char *val = json_str(e, "value");
                 if (!val || !strstr(val, "{{")) continue;
                 char *s = cronomjob_substitute(val, name, uid);
                 if (!s ||
@@ -947,7 +926,7 @@ apply_to(struct nswatch *w, const char *ns, const struct kube_response *r)
 {
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
     struct informer *inf = nswatch_for(w, ns);
-    const char *kind = jstr(obj, "kind");
+    const char *kind = json_str(obj, "kind");
     if (obj && inf && kind && strcmp(kind, "Status"))
         informer_apply(inf, obj); /* write-through: the next reconcile sees it */
     cJSON_Delete(obj);
@@ -1034,7 +1013,7 @@ deleted(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *
     char key[200];
     snprintf(key, sizeof key, "%s/%s", op->ns, op->run);
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
-    const char *kind = jstr(obj, "kind");
+    const char *kind = json_str(obj, "kind");
     struct informer *inf = nswatch_for(&c->runs, op->ns);
     if (r->status == 404 || !kind || !strcmp(kind, "Status"))
         strset_add(c->deleted, key); /* gone: wait for the watch */

@@ -9,6 +9,7 @@
 #include "kube/event.h"
 #include "kube/queue.h"
 #include "loop.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/strset.h"
 #include "util/timeutil.h"
@@ -30,28 +31,6 @@ enum { COND_AVAILABLE, COND_PROGRESSING, COND_FAILED, NCOND };
 static const char *const cond_types[NCOND] = {"Available", "Progressing", "Failed"};
 
 /* --- small JSON helpers --------------------------------------------------------------- */
-
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int64_t
-jint(const cJSON *o, const char *k, int64_t dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
-}
-
-static int64_t
-jtime(const cJSON *o, const char *k)
-{
-    int64_t ms;
-    const char *s = jstr(o, k);
-    return s && !time_parse_rfc3339(s, &ms) ? ms : 0;
-}
 
 static void
 copy_str(char *dst, size_t n, const char *src)
@@ -85,21 +64,21 @@ seqjob_job_trim(const cJSON *obj)
     struct seqjob_job *j = calloc(1, sizeof *j);
     if (!j) return NULL;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status"), *c;
-    j->active = (int)jint(st, "active", 0);
-    j->succeeded = (int)jint(st, "succeeded", 0);
-    j->failed_pods = (int)jint(st, "failed", 0);
-    j->start_ms = jtime(st, "startTime");
-    j->completion_ms = jtime(st, "completionTime");
+    j->active = (int)json_int(st, "active", 0);
+    j->succeeded = (int)json_int(st, "succeeded", 0);
+    j->failed_pods = (int)json_int(st, "failed", 0);
+    j->start_ms = json_time_ms(st, "startTime");
+    j->completion_ms = json_time_ms(st, "completionTime");
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(st, "conditions"))
     {
-        const char *type = jstr(c, "type"), *status = jstr(c, "status");
+        const char *type = json_str(c, "type"), *status = json_str(c, "status");
         if (!type || !status || strcmp(status, "True")) continue;
         if (!strcmp(type, "Complete")) {
             j->complete = true;
         } else if (!strcmp(type, "Failed")) {
             j->failed = true;
-            copy_str(j->reason, sizeof j->reason, jstr(c, "reason"));
-            copy_str(j->message, sizeof j->message, jstr(c, "message"));
+            copy_str(j->reason, sizeof j->reason, json_str(c, "reason"));
+            copy_str(j->message, sizeof j->message, json_str(c, "message"));
         }
     }
     return j;
@@ -159,7 +138,7 @@ seqjob_validate_spec(const cJSON *spec, char *err, size_t errlen)
     size_t i = 0;
     cJSON_ArrayForEach(c, cs)
     {
-        const char *name = jstr(c, "name"), *image = jstr(c, "image");
+        const char *name = json_str(c, "name"), *image = json_str(c, "image");
         if (!name || !naming_is_dns1123_label(name)) {
             snprintf(err, errlen, "spec.containers[%zu].name must be a DNS-1123 label", i);
             return -1;
@@ -230,11 +209,11 @@ seqjob_build_job(const cJSON *seqjob, size_t index)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(seqjob, "metadata");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(seqjob, "spec");
-    const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace"), *uid = jstr(meta, "uid");
+    const char *name = json_str(meta, "name"), *ns = json_str(meta, "namespace"), *uid = json_str(meta, "uid");
     const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(spec, "containers"),
                                         index > (size_t)ENGINE_MAX_STEPS ? -1 : (int)index);
     char jname[64];
-    if (!name || !ns || !uid || !c || seqjob_job_name(jname, name, index, jstr(c, "name")) < 0)
+    if (!name || !ns || !uid || !c || seqjob_job_name(jname, name, index, json_str(c, "name")) < 0)
         return NULL;
     cJSON *job = cJSON_CreateObject();
     cJSON_AddStringToObject(job, "apiVersion", "batch/v1");
@@ -364,13 +343,13 @@ trim_conditions(struct seqjob_obj *j, const cJSON *st)
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(st, "conditions"))
     {
-        const char *type = jstr(c, "type");
+        const char *type = json_str(c, "type");
         for (int i = 0; type && i < NCOND; i++) {
             if (strcmp(type, cond_types[i])) continue;
-            copy_str(j->cond_status[i], sizeof j->cond_status[i], jstr(c, "status"));
-            copy_str(j->cond_time[i], sizeof j->cond_time[i], jstr(c, "lastTransitionTime"));
+            copy_str(j->cond_status[i], sizeof j->cond_status[i], json_str(c, "status"));
+            copy_str(j->cond_time[i], sizeof j->cond_time[i], json_str(c, "lastTransitionTime"));
             if (i == COND_FAILED && !strcmp(j->cond_status[i], "True"))
-                j->invalid = !strcmp(jstr(c, "reason") ? jstr(c, "reason") : "", "InvalidSpec");
+                j->invalid = !strcmp(json_str(c, "reason") ? json_str(c, "reason") : "", "InvalidSpec");
         }
     }
 }
@@ -382,12 +361,12 @@ seqjob_trim(const cJSON *obj)
     if (!j) return NULL;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(st, "progress"), *v;
-    const char *phase = jstr(st, "phase");
+    const char *phase = json_str(st, "phase");
     j->final = phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"));
-    j->start_ms = jtime(st, "startTime");
-    j->observed_gen = jint(st, "observedGeneration", 0);
-    j->current = (int)jint(pr, "currentIndex", -1);
-    j->failed_index = (int)jint(pr, "failedIndex", -1);
+    j->start_ms = json_time_ms(st, "startTime");
+    j->observed_gen = json_int(st, "observedGeneration", 0);
+    j->current = (int)json_int(pr, "currentIndex", -1);
+    j->failed_index = (int)json_int(pr, "failedIndex", -1);
     cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(pr, "completedIndices"))
     {
         if (cJSON_IsNumber(v) && v->valuedouble >= 0) set_bit(j->completed, (size_t)v->valuedouble);
@@ -551,7 +530,7 @@ build_view(struct seqjob_ctl *c, struct view *v)
         cJSON_GetObjectItemCaseSensitive(v->doc, "spec"), "containers");
     for (size_t i = 0; i < v->n; i++) {
         struct step_view *s = &v->sv[i];
-        s->container = jstr(cJSON_GetArrayItem(cs, (int)i), "name");
+        s->container = json_str(cJSON_GetArrayItem(cs, (int)i), "name");
         seqjob_job_name(s->job_name, v->o->name, i, s->container);
         if (!view_step(c, v, i)) {
             char path[256];
@@ -899,7 +878,7 @@ job_rejected(struct seqjob_ctl *c, const struct write_op *op, const struct kube_
     key_of(key, sizeof key, op->ns, op->target);
     strset_add(c->rejected, key);
     cJSON *st = cJSON_ParseWithLength(r->body, r->body_len);
-    const char *msg = jstr(st, "message");
+    const char *msg = json_str(st, "message");
     struct kobj *o = find_seqjob(c, op->key);
     if (o) {
         struct event_ref ref = ref_of(o);
@@ -916,10 +895,10 @@ existing_job(struct seqjob_ctl *c, const struct write_op *op, const struct kube_
     cJSON *job = cJSON_ParseWithLength(r->body, r->body_len), *ref;
     struct kobj *o = find_seqjob(c, op->key);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(job, "metadata");
-    bool ours = false, namesake = meta && jstr(meta, "deletionTimestamp");
+    bool ours = false, namesake = meta && json_str(meta, "deletionTimestamp");
     cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences"))
     {
-        const char *kind = jstr(ref, "kind"), *name = jstr(ref, "name"), *uid = jstr(ref, "uid");
+        const char *kind = json_str(ref, "kind"), *name = json_str(ref, "name"), *uid = json_str(ref, "uid");
         if (!o || !kind || !name || strcmp(kind, "SequentialJob") || strcmp(name, o->name))
             continue;
         namesake = true;
@@ -999,7 +978,7 @@ forget_jobs(struct seqjob_ctl *c, const struct kobj *o)
     cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(
                                cJSON_GetObjectItemCaseSensitive(doc, "spec"), "containers"))
     {
-        seqjob_job_name(name, o->name, i++, jstr(ct, "name"));
+        seqjob_job_name(name, o->name, i++, json_str(ct, "name"));
         key_of(key, sizeof key, o->ns, name);
         strset_del(c->gone, key);
         strset_del(c->foreign, key);

@@ -257,9 +257,19 @@ class OMJobTest(Base):
         self.assert_once("nosa")
 
     def test_ttl_deletes_the_finished_omjob(self):
-        self.create(omjob("ttl", "exit 0", ttlSecondsAfterFinished=1))
-        self.wait_phase("ttl", "Succeeded")
+        self.create(omjob("ttl", "exit 0", ttlSecondsAfterFinished=2))
         wait_until(lambda: self.get("ttl") is None, 30, "OMJob deleted by TTL")
+        # From the journal (polling could miss the short Succeeded window on a busy machine):
+        # the exit handler succeeded, then the OMJob was deleted no sooner than the TTL later
+        # (completionTime is written after the exit handler's end, in whole seconds).
+        j = self.fake.journal()
+        exit_done = [e["ts"] for e in j if e.get("watch_event") and e.get("name") == "ttl-exit"
+                     and e.get("phase") == "Succeeded"]
+        deleted = [e["ts"] for e in j if e.get("method") == "DELETE" and e.get("status") == 200
+                   and e.get("path") == "%s/ttl" % GROUP_PATH]
+        self.assertTrue(exit_done and deleted, "exit handler done, then the OMJob deleted")
+        self.assertGreaterEqual(deleted[0] - exit_done[0], 0.9)  # 2 s, less the truncation
+        self.assert_once("ttl")
 
 
 class OMJobFaultsTest(Base):
