@@ -15,6 +15,7 @@ struct cache {
     size_t nbuckets;
     size_t count;
     uint32_t mark;
+    size_t sweep; /* cache_take_unmarked resumes here: a relist sweep is one pass */
     cache_free_fn free_payload;
 };
 
@@ -130,8 +131,10 @@ struct kobj *
 cache_put(struct cache *c, struct kobj *o)
 {
     struct kobj *old = cache_remove(c, o->key);
-    if (c->count + 1 > c->nbuckets)
+    if (c->count + 1 > c->nbuckets) {
         rehash(c);
+        c->sweep = 0;
+    }
     struct kobj **head = &c->by_key[(size_t)hash_str(o->key) & (c->nbuckets - 1)];
     o->next_key = *head;
     *head = o;
@@ -187,6 +190,7 @@ cache_foreach_owned(const struct cache *c, const char *owner_uid,
 uint32_t
 cache_mark_begin(struct cache *c)
 {
+    c->sweep = 0;
     return ++c->mark;
 }
 
@@ -199,8 +203,11 @@ cache_mark(struct kobj *o, uint32_t mark)
 struct kobj *
 cache_take_unmarked(struct cache *c, uint32_t mark)
 {
-    for (size_t i = 0; i < c->nbuckets; i++)
-        for (struct kobj *o = c->by_key[i]; o; o = o->next_key)
+    /* Buckets before the cursor hold no unmarked object any more (removing one does not
+     * move the others), so the whole sweep costs one pass over the table. A rehash during
+     * the sweep (only cache_put grows the table) resets the cursor in cache_put. */
+    for (; c->sweep < c->nbuckets; c->sweep++)
+        for (struct kobj *o = c->by_key[c->sweep]; o; o = o->next_key)
             if (o->relist_mark != mark)
                 return cache_remove(c, o->key);
     return NULL;
