@@ -330,6 +330,7 @@ struct op_ctx {
     char ns[64];
     char run[64];   /* the OMJob */
     int64_t slot_s; /* creates and adoptions: the slot */
+    uint64_t base_seq; /* informer_event_seq() when sent, for the write-through */
 };
 
 struct child {
@@ -461,6 +462,7 @@ submit(struct cronomjob_ctl *c, const char *key, const char *ns, int kind, const
                                  .flags = KUBE_RETRY,
                                  .done = op_done,
                                  .arg = op};
+    op->base_seq = informer_event_seq();
     op->id = kube_submit(c->ctl->client, &spec);
     free(body);
     if (!op->id) {
@@ -922,13 +924,13 @@ reconcile(void *arg, const char *key)
 /* --- completions ------------------------------------------------------------------------------ */
 
 static void
-apply_to(struct nswatch *w, const char *ns, const struct kube_response *r)
+apply_to(struct nswatch *w, const char *ns, const struct kube_response *r, uint64_t base_seq)
 {
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
     struct informer *inf = nswatch_for(w, ns);
     const char *kind = json_str(obj, "kind");
     if (obj && inf && kind && strcmp(kind, "Status"))
-        informer_apply(inf, obj); /* write-through: the next reconcile sees it */
+        informer_apply(inf, obj, base_seq); /* write-through: the next reconcile sees it */
     cJSON_Delete(obj);
 }
 
@@ -952,7 +954,7 @@ created(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *
 {
     struct kobj *o = find_by_key(&c->cronomjobs, op->key);
     if (r->status == 201) {
-        apply_to(&c->runs, op->ns, r);
+        apply_to(&c->runs, op->ns, r, op->base_seq);
         metrics_add(c->m_runs, 1, "created");
         log_info("OMJob created", "cronomjob", op->key, "omjob", op->run);
         if (o) {
@@ -979,7 +981,7 @@ created(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *
 static void
 adopted(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
 {
-    if (r->status == 200) apply_to(&c->runs, op->ns, r);
+    if (r->status == 200) apply_to(&c->runs, op->ns, r, op->base_seq);
     struct kobj *o = find_by_key(&c->cronomjobs, op->key);
     const struct kobj *run = nswatch_get(&c->runs, op->ns, op->run);
     if (o && r->status != 200) {
@@ -1018,7 +1020,7 @@ deleted(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *
     if (r->status == 404 || !kind || !strcmp(kind, "Status"))
         strset_add(c->deleted, key); /* gone: wait for the watch */
     else if (inf)
-        informer_apply(inf, obj); /* still there with a deletionTimestamp (its finalizer) */
+        informer_apply(inf, obj, op->base_seq); /* still there, deletionTimestamp set */
     cJSON_Delete(obj);
     if (op->kind == OP_DELETE_RUN && r->status != 404) {
         struct kobj *o = find_by_key(&c->cronomjobs, op->key);
@@ -1070,7 +1072,7 @@ op_done(void *arg, const struct kube_response *r)
         break;
     case OP_STATUS:
         if (ok)
-            apply_to(&c->cronomjobs, op->ns, r);
+            apply_to(&c->cronomjobs, op->ns, r, op->base_seq);
         else
             failed = r->status != 404;
         break;

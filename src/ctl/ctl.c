@@ -42,14 +42,15 @@ nswatch_get_key(const struct nswatch *w, const char *key)
 }
 
 void
-nswatch_apply_response(const struct nswatch *w, const char *ns, const struct kube_response *r)
+nswatch_apply_response(const struct nswatch *w, const char *ns, const struct kube_response *r,
+                       uint64_t base_seq)
 {
     struct informer *inf = nswatch_for(w, ns);
     if (!inf || r->status < 200 || r->status >= 300)
         return;
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
     if (obj)
-        informer_apply(inf, obj);
+        informer_apply(inf, obj, base_seq);
     cJSON_Delete(obj);
 }
 

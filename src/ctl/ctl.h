@@ -31,7 +31,8 @@ struct kobj *nswatch_get(const struct nswatch *w, const char *ns, const char *na
 struct kobj *nswatch_get_key(const struct nswatch *w, const char *key);
 /* Write-through: puts the object in a 2xx response body into the cache of its namespace. */
 struct kube_response;
-void nswatch_apply_response(const struct nswatch *w, const char *ns, const struct kube_response *r);
+void nswatch_apply_response(const struct nswatch *w, const char *ns, const struct kube_response *r,
+                            uint64_t base_seq);
 bool nswatch_synced(const struct nswatch *w);
 void nswatch_foreach(const struct nswatch *w, void (*fn)(void *arg, struct kobj *o), void *arg);
 void nswatch_free(struct nswatch *w);

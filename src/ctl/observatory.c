@@ -716,7 +716,7 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
     char key[200];
     snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
     if (op->kind == OP_CREATE_POD && (ok || r->status == 409)) {
-        nswatch_apply_response(&c->ctl->pods, op->ns, r);
+        nswatch_apply_response(&c->ctl->pods, op->ns, r, op->base_seq);
         strset_del(c->gone, key);
         if (ok) {
             metrics_add(c->m_pods, 1, "task");
@@ -731,7 +731,7 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
         if (r->status == 404)
             strset_add(c->gone, key);
     } else if (op->kind == OP_STATUS && ok) {
-        nswatch_apply_response(&c->obs, op->ns, r);
+        nswatch_apply_response(&c->obs, op->ns, r, op->base_seq);
     } else if (!ok) {
         char code[16];
         snprintf(code, sizeof code, "%ld", r->status);

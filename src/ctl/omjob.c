@@ -731,7 +731,7 @@ record_pod_created(struct omjob_ctl *c, const struct write_op *op, const struct 
 {
     bool main = op->kind == OP_CREATE_MAIN;
     if (r->status == 201) {
-        nswatch_apply_response(&c->ctl->pods, op->ns, r); /* the next reconcile sees it */
+        nswatch_apply_response(&c->ctl->pods, op->ns, r, op->base_seq); /* the next reconcile sees it */
         metrics_add(c->m_pods, 1, main ? "main" : "exit_handler");
         struct kobj *o = nswatch_get_key(&c->omjobs, op->key);
         if (o) {
@@ -819,7 +819,7 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
             snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
             strset_add(c->gone, key);
         } else {
-            nswatch_apply_response(&c->ctl->pods, op->ns, r);
+            nswatch_apply_response(&c->ctl->pods, op->ns, r, op->base_seq);
         }
         break;
     case OP_FINALIZER:
@@ -834,7 +834,7 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
     case OP_DELETE_POD:
     case OP_DELETE_OMJOB:
         if (op->kind == OP_STATUS)
-            nswatch_apply_response(&c->omjobs, op->ns, r);
+            nswatch_apply_response(&c->omjobs, op->ns, r, op->base_seq);
         if (ok && op->kind == OP_DELETE_OMJOB) {
             struct kobj *o = nswatch_get_key(&c->omjobs, op->key);
             if (o) {

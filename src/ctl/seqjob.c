@@ -811,11 +811,11 @@ reconcile(void *arg, const char *key)
 /* --- completions ---------------------------------------------------------------------- */
 
 static void
-apply_to(struct nswatch *w, const char *ns, const struct kube_response *r)
+apply_to(struct nswatch *w, const struct write_op *op, const struct kube_response *r)
 {
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
-    struct informer *inf = nswatch_for(w, ns);
-    if (obj && inf) informer_apply(inf, obj); /* write-through: the next reconcile sees it */
+    struct informer *inf = nswatch_for(w, op->ns);
+    if (obj && inf) informer_apply(inf, obj, op->base_seq); /* write-through */
     cJSON_Delete(obj);
 }
 
@@ -827,7 +827,7 @@ status_done(struct seqjob_ctl *c, const struct write_op *op, const struct kube_r
 {
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
     struct informer *inf = nswatch_for(&c->seqjobs, op->ns);
-    if (obj && inf) informer_apply(inf, obj);
+    if (obj && inf) informer_apply(inf, obj, op->base_seq);
     char got[24];
     snprintf(got, sizeof got, "%016llx",
              (unsigned long long)seqjob_status_fingerprint(
@@ -860,7 +860,7 @@ job_created(struct seqjob_ctl *c, const struct write_op *op, const struct kube_r
     char key[200];
     key_of(key, sizeof key, op->ns, op->target);
     strset_del(c->gone, key);
-    apply_to(&c->jobs, op->ns, r);
+    apply_to(&c->jobs, op, r);
     metrics_add(c->m_jobs, 1);
     struct kobj *o = find_seqjob(c, op->key);
     if (o) {
@@ -907,7 +907,7 @@ existing_job(struct seqjob_ctl *c, const struct write_op *op, const struct kube_
     }
     if (ours) {
         struct informer *inf = nswatch_for(&c->jobs, op->ns);
-        if (inf) informer_apply(inf, job);
+        if (inf) informer_apply(inf, job, op->base_seq);
     } else if (!namesake && o) {
         char key[200];
         key_of(key, sizeof key, op->ns, op->target);
@@ -948,7 +948,7 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
         if (r->status == 404)
             strset_add(c->gone, key);
         else if (ok)
-            apply_to(&c->jobs, op->ns, r);
+            apply_to(&c->jobs, op, r);
         break;
     case OP_STATUS:
         if (ok && !status_done(c, op, r)) {

@@ -1,6 +1,7 @@
 #include "ctl/writer.h"
 
 #include "kube/client.h"
+#include "kube/watch.h"
 #include "util/strset.h"
 
 #include <stdio.h>
@@ -90,6 +91,7 @@ writer_submit(struct writer *w, const char *key, const char *ns, int kind, const
     snprintf(p->op.key, sizeof p->op.key, "%s", key);
     snprintf(p->op.ns, sizeof p->op.ns, "%s", ns);
     snprintf(p->op.target, sizeof p->op.target, "%s", target ? target : "");
+    p->op.base_seq = informer_event_seq();
     struct kube_req_spec spec = {.method = method, .path = path, .content_type = ctype,
                                  .body = body, .body_len = body ? strlen(body) : 0,
                                  .flags = KUBE_RETRY, .done = on_done, .arg = p};

@@ -18,6 +18,7 @@ struct write_op {
     char ns[64];
     char target[128]; /* what was written (a pod name, a step), for the callback */
     int kind;         /* the controller's operation code */
+    uint64_t base_seq; /* informer_event_seq() when it was sent: pass to informer_apply */
 };
 
 typedef void (*writer_done_fn)(void *arg, const struct write_op *op,

@@ -22,6 +22,7 @@ struct kobj {
     char *owner_uid;          /* the controller ownerReference's uid, or NULL */
     char *owner_ref;          /* and its "Kind/name" (same namespace), or NULL */
     unsigned finalizers;      /* bit 0: has any finalizer; bit 1: has the operator's */
+    uint64_t seq;             /* informer_event_seq() when it was last put in the cache */
     void *payload;            /* the kind's trimmed data (trim function's result) */
     /* private */
     struct kobj *next_key, *next_owner;

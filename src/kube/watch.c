@@ -2,6 +2,7 @@
 
 #include "kube/client.h"
 #include "loop.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -66,6 +67,16 @@ framer_feed(struct watch_framer *f, const char *data, size_t len,
 
 enum inf_state { ST_IDLE, ST_LISTING, ST_WATCHING, ST_BACKOFF };
 
+#define TOMBSTONES 1024 /* recent deletes, for informer_apply */
+
+static uint64_t g_event_seq;
+
+uint64_t
+informer_event_seq(void)
+{
+    return g_event_seq;
+}
+
 struct informer {
     struct loop *loop;
     struct kube_client *client;
@@ -89,6 +100,10 @@ struct informer {
     bool expired;        /* this watch ended with 410: relist */
     struct watch_framer framer;
     struct informer_stats stats;
+    struct {
+        uint64_t key_hash, seq;
+    } tomb[TOMBSTONES];
+    size_t ntomb;
 };
 
 static void inf_list(struct informer *inf);
@@ -128,6 +143,27 @@ inf_backoff(struct informer *inf, const char *why)
     inf->timer = loop_timer_add(inf->loop, d, on_backoff_timer, inf);
 }
 
+static void
+remember_delete(struct informer *inf, const char *key)
+{
+    size_t i = inf->ntomb++ % TOMBSTONES;
+    inf->tomb[i].key_hash = hash_str(key);
+    inf->tomb[i].seq = ++g_event_seq;
+}
+
+/* Was key deleted after seq (as far as the bounded memory of deletes reaches)? */
+static bool
+deleted_since(const struct informer *inf, const char *key, uint64_t seq)
+{
+    uint64_t h = hash_str(key);
+    size_t n = inf->ntomb < TOMBSTONES ? inf->ntomb : TOMBSTONES;
+    for (size_t i = 0; i < n; i++)
+        if (inf->tomb[i].key_hash == h && inf->tomb[i].seq > seq)
+            return true;
+    /* older deletes were forgotten: if the ring wrapped since seq, assume the worst */
+    return inf->ntomb > TOMBSTONES && n && inf->tomb[inf->ntomb % TOMBSTONES].seq > seq;
+}
+
 /* Applies one object (from a list or an ADDED/MODIFIED event) to the cache. */
 static void
 apply_object(struct informer *inf, const cJSON *obj, bool from_list)
@@ -136,6 +172,7 @@ apply_object(struct informer *inf, const cJSON *obj, bool from_list)
     if (!o)
         return;
     o->payload = inf->kind->trim ? inf->kind->trim(obj) : NULL;
+    o->seq = ++g_event_seq;
     struct kobj *old = cache_put(inf->cache, o);
     if (from_list)
         cache_mark(o, inf->list_mark);
@@ -158,6 +195,7 @@ delete_object(struct informer *inf, const cJSON *obj)
         snprintf(key, sizeof key, "%s/%s", ns->valuestring, name->valuestring);
     else
         snprintf(key, sizeof key, "%s", name->valuestring);
+    remember_delete(inf, key);
     struct kobj *o = cache_remove(inf->cache, key);
     if (o) {
         inf->fn(inf->arg, INFORMER_DELETE, o);
@@ -216,6 +254,7 @@ list_done(void *arg, const struct kube_response *r)
     cJSON_Delete(doc);
     struct kobj *gone;
     while ((gone = cache_take_unmarked(inf->cache, inf->list_mark))) {
+        remember_delete(inf, gone->key);
         inf->fn(inf->arg, INFORMER_DELETE, gone);
         kobj_free(inf->cache, gone);
     }
@@ -404,9 +443,16 @@ informer_synced(const struct informer *inf)
 }
 
 void
-informer_apply(struct informer *inf, const cJSON *obj)
+informer_apply(struct informer *inf, const cJSON *obj, uint64_t base_seq)
 {
-    apply_object(inf, obj, false);
+    struct kobj *probe = kobj_from_json(obj, NULL);
+    if (!probe)
+        return;
+    struct kobj *cached = cache_get(inf->cache, probe->key);
+    bool newer_known = cached ? cached->seq > base_seq : deleted_since(inf, probe->key, base_seq);
+    kobj_free(NULL, probe);
+    if (!newer_known)
+        apply_object(inf, obj, false);
 }
 
 struct cache *

@@ -62,10 +62,15 @@ void informer_free(struct informer *inf);
 void informer_start(struct informer *inf);
 bool informer_synced(const struct informer *inf); /* the first LIST has completed */
 struct cache *informer_cache(struct informer *inf);
-/* Write-through: puts an object the API server just returned (create/patch response) into
- * the cache at once, so the next reconcile does not act on an older view. The watch event
- * for the same write, arriving later, is then no change. */
-void informer_apply(struct informer *inf, const struct cJSON *obj);
+/* A process-wide counter of cache changes (every add, update and delete of every informer).
+ * Take it when sending a write; pass it to informer_apply with the write's answer. */
+uint64_t informer_event_seq(void);
+/* Write-through: puts an object the API server just returned (create/patch/get answer) into
+ * the cache at once, so the next reconcile does not act on an older view. It is skipped when
+ * the watch has already told something newer about this object since base_seq (an update,
+ * or a delete): the answer is then older than the cache, and applying it would move the
+ * cache backwards with no event left to repair it. resourceVersions are never compared. */
+void informer_apply(struct informer *inf, const struct cJSON *obj, uint64_t base_seq);
 void informer_get_stats(const struct informer *inf, struct informer_stats *out);
 
 #endif

@@ -103,7 +103,8 @@ class ObservatoryTest(Base):
         self.assertEqual(env["WORKFLOW_STATUS"], "failed")
 
     def test_max_concurrent_is_respected(self):
-        tasks = [task("t%d" % i, "sleep 1; exit 0") for i in range(5)]
+        # long enough (10 s x time scale 0.05) that two tasks certainly overlap
+        tasks = [task("t%d" % i, "sleep 10; exit 0") for i in range(5)]
         st, _ = self.fake.request("POST", PATH, observatory("capped", tasks, maxConcurrent=2))
         self.assertEqual(st, 201)
         self.wait_phase("capped", "Succeeded", "Failed")

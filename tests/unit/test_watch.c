@@ -205,3 +205,46 @@ TEST(lease_decision_follows_local_observation_time)
     T_EQ_INT(lease_decide(&v, "me", 16000), LEASE_WAIT);  /* exactly one duration: still theirs */
     T_EQ_INT(lease_decide(&v, "me", 16001), LEASE_TAKE);  /* unrenewed past the duration */
 }
+
+static void
+noop_change(void *arg, enum informer_event ev, const struct kobj *o)
+{
+    (void)arg;
+    (void)ev;
+    (void)o;
+}
+
+static cJSON *
+pod_json(const char *rv)
+{
+    char js[256];
+    snprintf(js, sizeof js,
+             "{\"metadata\":{\"namespace\":\"ns\",\"name\":\"p\",\"uid\":\"u\","
+             "\"resourceVersion\":\"%s\"}}",
+             rv);
+    return cJSON_Parse(js);
+}
+
+TEST(write_through_never_moves_the_cache_backwards)
+{
+    static const struct informer_kind kind = {"pods", NULL, NULL, NULL};
+    struct informer *inf = informer_new(NULL, NULL, "/api/v1/pods", NULL, &kind, 60, noop_change,
+                                        NULL);
+    T_ASSERT(inf != NULL);
+    uint64_t before_create = informer_event_seq();
+    cJSON *v1 = pod_json("10"), *v2 = pod_json("12"), *v0 = pod_json("9");
+    informer_apply(inf, v1, before_create); /* absent: the answer is news */
+    struct kobj *o = cache_get(informer_cache(inf), "ns/p");
+    T_ASSERT(o != NULL);
+    T_EQ_STR(o->rv, "10");
+    uint64_t before_patch = informer_event_seq();
+    informer_apply(inf, v2, before_patch); /* nothing newer since the write was sent */
+    T_EQ_STR(cache_get(informer_cache(inf), "ns/p")->rv, "12");
+    /* an answer to a write sent before the cache last changed is older than the cache */
+    informer_apply(inf, v0, before_create);
+    T_EQ_STR(cache_get(informer_cache(inf), "ns/p")->rv, "12");
+    cJSON_Delete(v0);
+    cJSON_Delete(v1);
+    cJSON_Delete(v2);
+    informer_free(inf);
+}
