@@ -21,7 +21,7 @@ HDRS    := $(shell find src tests/unit -name '*.h')
 WARN := -std=c11 -Wall -Wextra -Wformat=2 -Wshadow -Wconversion -Wstrict-prototypes \
         -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wvla -Wundef -Wwrite-strings \
         -Wimplicit-fallthrough -Wnull-dereference -Werror
-DEFS := -D_GNU_SOURCE -DOMJ_VERSION='"$(VERSION)+$(GIT_REV)"' -Ibuild/gen -Isrc
+DEFS := -D_GNU_SOURCE -Ibuild/gen -Isrc
 LIBS := -lcurl -lbearssl -lcjson -lyaml
 
 # --- release: musl, static, stripped -------------------------------------------------
@@ -40,6 +40,15 @@ build/vendor/glibc/.ok: vendor/deps.lock vendor/vendor.sh $(wildcard vendor/patc
 
 build/vendor/zoneinfo/.ok: vendor/deps.lock vendor/vendor.sh
 	vendor/vendor.sh zoneinfo && touch $@
+
+# The version string lives in build/gen/build_version.h, rewritten only when it changes, so a new
+# commit rebuilds version.o (and nothing else).
+build/gen/build_version.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define OMJ_VERSION "%s"\n' "$(VERSION)+$(GIT_REV)" > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+FORCE:
+build/musl/src/version.o build/asan/src/version.o: build/gen/build_version.h
 
 build/gen/deps.h: vendor/deps.lock
 	@mkdir -p $(@D)
@@ -77,7 +86,7 @@ unit: build/asan/unit-tests build/vendor/zoneinfo/.ok
 	ZONEINFO=$(VENDOR)/zoneinfo ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  build/asan/unit-tests
 
-lint: build/gen/deps.h build/vendor/musl/.ok
+lint: build/gen/deps.h build/gen/build_version.h build/vendor/musl/.ok
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --std=c11 -D_GNU_SOURCE -D__GNUC__ -Isrc -Ibuild/gen \
 	  -I$(VENDOR)/musl/include --suppress='*:$(VENDOR)/*' \
@@ -120,4 +129,4 @@ clean:
 distclean:
 	rm -rf build
 
-.PHONY: all unit lint fakeapi-test integration test image bench format clean distclean
+.PHONY: FORCE all unit lint fakeapi-test integration test image bench format clean distclean

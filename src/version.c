@@ -6,7 +6,9 @@
 #include <curl/curl.h>
 #include <yaml.h>
 
-/* build/gen/deps.h is written by the Makefile from vendor/deps.lock. */
+/* Written by the Makefile: build/gen/deps.h from vendor/deps.lock, build/gen/build_version.h
+ * from VERSION and the git commit. */
+#include "build_version.h"
 #include "deps.h"
 
 #ifndef OMJ_VERSION

@@ -1093,7 +1093,10 @@ static void
 on_cronomjob(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct cronomjob_ctl *c = arg;
-    if (ev != INFORMER_DELETE) workqueue_add(c->queue, o->key);
+    if (ev == INFORMER_DELETE)
+        workqueue_forget(c->queue, o->key); /* its failure count, if any */
+    else
+        workqueue_add(c->queue, o->key);
 }
 
 static void

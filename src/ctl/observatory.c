@@ -750,7 +750,9 @@ static void
 on_obs(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct observatory_ctl *c = arg;
-    if (ev != INFORMER_DELETE)
+    if (ev == INFORMER_DELETE)
+        workqueue_forget(c->queue, o->key); /* its failure count, if any */
+    else
         workqueue_add(c->queue, o->key);
 }
 

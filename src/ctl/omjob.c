@@ -862,6 +862,7 @@ on_omjob(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct omjob_ctl *c = arg;
     if (ev == INFORMER_DELETE) {
+        workqueue_forget(c->queue, o->key); /* its failure count, if any */
         char key[200];
         char name[64];
         naming_child(name, o->name, "main");

@@ -991,9 +991,10 @@ static void
 on_seqjob(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct seqjob_ctl *c = arg;
-    if (ev == INFORMER_DELETE)
+    if (ev == INFORMER_DELETE) {
         forget_jobs(c, o);
-    else
+        workqueue_forget(c->queue, o->key); /* its failure count, if any */
+    } else
         workqueue_add(c->queue, o->key);
 }
 

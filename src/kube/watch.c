@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIST_PAGE 500
+#define LIST_PAGE 200 /* objects per LIST page: a page is parsed whole, so this bounds the peak */
 #define MAX_EVENT_BYTES (4u << 20)
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_CAP_MS 30000
