@@ -298,12 +298,6 @@ cron_parse(const char *spec, struct cron_expr *out, char *err, size_t errlen)
 
 /* ---- slot search -------------------------------------------------------------------- */
 
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
 
 static int64_t
 clamp_epoch(int64_t t)
@@ -418,7 +412,7 @@ static struct cursor
 cursor_at(int64_t local_minute_s)
 {
     struct cursor c;
-    c.day = floor_div(local_minute_s, DAY_S);
+    c.day = time_floor_div(local_minute_s, DAY_S);
     c.first_minute = (int)((local_minute_s - c.day * DAY_S) / 60);
     return c;
 }
@@ -430,7 +424,7 @@ cron_next(const struct cron_expr *e, const struct tz *z, int64_t after_s, int64_
     after_s = clamp_epoch(after_s);
     /* A slot whose instant is after after_s has a wall-clock time after local(after_s). */
     int64_t local = after_s + tz_offset_at(z, after_s);
-    return search_forward(e, z, cursor_at(floor_div(local, 60) * 60 + 60), after_s, next_s);
+    return search_forward(e, z, cursor_at(time_floor_div(local, 60) * 60 + 60), after_s, next_s);
 }
 
 /* The latest wall-clock time shown at or before at_s: clocks set back within the last
@@ -453,5 +447,5 @@ cron_prev(const struct cron_expr *e, const struct tz *z, int64_t at_s, int64_t *
     if (!e || !prev_s || !e->minute || !e->hour || !e->month) return -1;
     at_s = clamp_epoch(at_s);
     int64_t local = latest_local_until(z, at_s);
-    return search_backward(e, z, cursor_at(floor_div(local, 60) * 60), at_s, prev_s);
+    return search_backward(e, z, cursor_at(time_floor_div(local, 60) * 60), at_s, prev_s);
 }

@@ -21,6 +21,14 @@ void time_fmt_rfc3339(char out[static TIME_RFC3339_MAX], int64_t epoch_ms, int f
 /* Parses RFC 3339 (with Z or ±hh:mm, optional fraction). Returns 0 and sets *epoch_ms,
  * or -1 for anything malformed. */
 int time_parse_rfc3339(const char *s, int64_t *epoch_ms);
+/* a / b rounded towards minus infinity (b != 0): day and minute arithmetic before 1970. */
+static inline int64_t
+time_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
 /* timegm() for a broken-down UTC time, without the TZ environment. */
 int64_t time_days_from_civil(int64_t y, unsigned m, unsigned d);
 

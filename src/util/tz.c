@@ -60,12 +60,6 @@ clamp_epoch(int64_t t)
     return t;
 }
 
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
 
 /* Hinnant's civil_from_days, year only. */
 static int64_t
@@ -268,7 +262,7 @@ rule_events(const struct tz_rule *r, int64_t y0, int nyears, struct rule_event *
 static int64_t
 rule_year(const struct tz_rule *r, int64_t t)
 {
-    return year_of_days(floor_div(t + r->std_off, DAY_S));
+    return year_of_days(time_floor_div(t + r->std_off, DAY_S));
 }
 
 static int
