@@ -134,7 +134,9 @@ pod_trim(const cJSON *pod)
     const char *sched_msg = trim_conditions(ps, status);
     const char *wait_msg = trim_container(ps, main_container_status(status));
     const char *msg = str_of(status, "message");
-    copy_str(ps->message, sizeof ps->message, msg ? msg : wait_msg ? wait_msg : sched_msg);
+    const char *m = msg ? msg : wait_msg ? wait_msg : sched_msg;
+    if (m && *m)
+        ps->message = strndup(m, 159); /* no memory: no message, the pod is still usable */
     return ps;
 }
 
@@ -144,6 +146,7 @@ pod_state_free(void *p)
     struct pod_state *ps = p;
     if (!ps) return;
     free(ps->node_name);
+    free(ps->message);
     free(ps);
 }
 
@@ -264,10 +267,10 @@ classify_terminal(const struct kobj *pod, const struct pod_state *ps)
     if (failed && !strcmp(ps->reason, "DeadlineExceeded")) {
         o = outcome(POD_FAILED, "DeadlineExceeded", term_exit);
         set_msg(&o, "deadline exceeded: %s",
-                *ps->message ? ps->message : "the pod ran longer than activeDeadlineSeconds");
+                *pod_message(ps) ? pod_message(ps) : "the pod ran longer than activeDeadlineSeconds");
     } else if (failed && !strcmp(ps->reason, "Evicted")) {
         o = outcome(POD_FAILED, "Evicted", term_exit);
-        set_msg(&o, "evicted: %s", *ps->message ? ps->message : "(no message)");
+        set_msg(&o, "evicted: %s", *pod_message(ps) ? pod_message(ps) : "(no message)");
     } else if (deleted_before_finish(pod, ps)) {
         o = outcome(POD_FAILED, "Deleted", term_exit);
         if (ps->terminated)
@@ -282,12 +285,12 @@ classify_terminal(const struct kobj *pod, const struct pod_state *ps)
         const char *r = static_reason(ps->term_reason, term_reasons, "Error");
         o = outcome(POD_FAILED, r, ps->exit_code);
         set_msg(&o, "container %s exited %d (%s)%s%s", POD_CONTAINER, ps->exit_code,
-                *ps->term_reason ? ps->term_reason : "no reason", *ps->message ? ": " : "",
-                ps->message);
+                *ps->term_reason ? ps->term_reason : "no reason", *pod_message(ps) ? ": " : "",
+                pod_message(ps));
     } else {
         o = outcome(POD_FAILED, static_reason(ps->reason, pod_reasons, "Error"), -1);
         set_msg(&o, "the pod failed without a container exit status%s%s%s%s",
-                *ps->reason ? ": " : "", ps->reason, *ps->message ? ": " : "", ps->message);
+                *ps->reason ? ": " : "", ps->reason, *pod_message(ps) ? ": " : "", pod_message(ps));
     }
     return o;
 }
@@ -305,10 +308,10 @@ classify_pending(const struct kobj *pod, const struct pod_state *ps, int64_t now
 {
     char why[224];
     if (*ps->waiting_reason)
-        snprintf(why, sizeof why, "%s%s%s", ps->waiting_reason, *ps->message ? ": " : "",
-                 ps->message);
+        snprintf(why, sizeof why, "%s%s%s", ps->waiting_reason, *pod_message(ps) ? ": " : "",
+                 pod_message(ps));
     else if (ps->unschedulable)
-        snprintf(why, sizeof why, "Unschedulable%s%s", *ps->message ? ": " : "", ps->message);
+        snprintf(why, sizeof why, "Unschedulable%s%s", *pod_message(ps) ? ": " : "", pod_message(ps));
     else
         snprintf(why, sizeof why, "not started (phase %s)", *ps->phase ? ps->phase : "unset");
     struct pod_outcome o;

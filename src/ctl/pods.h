@@ -67,8 +67,9 @@ struct kobj;
 struct pod_state {
     char phase[12];
     char reason[40];    /* status.reason (Evicted, DeadlineExceeded, ...) */
-    char message[160];  /* status.message, else the waiting message, else the
-                         * PodScheduled=False message (truncated) */
+    char *message;      /* status.message, else the waiting message, else the
+                         * PodScheduled=False message (at most 159 bytes); NULL when none:
+                         * most pods have none, and 20,000 cached pods must stay small */
     char *node_name;    /* spec.nodeName, NULL when unscheduled */
     char pod_type[16];  /* label omjob.pipelines.openmetadata.org/pod-type */
     bool ready;         /* condition Ready=True */
@@ -88,6 +89,12 @@ struct pod_state {
  * NULL when out of memory. Missing fields read as empty/0; times are epoch ms, 0 unknown. */
 void *pod_trim(const struct cJSON *pod);
 void pod_state_free(void *p);
+/* ps->message, or "" when there is none. */
+static inline const char *
+pod_message(const struct pod_state *ps)
+{
+    return ps && ps->message ? ps->message : "";
+}
 
 /* Node readiness. */
 struct node_state {

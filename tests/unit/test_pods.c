@@ -176,7 +176,7 @@ TEST(pods_trim_deadline_running_container_and_reason)
     T_EQ_INT(load(&f, "", NODE, st_deadline), 0);
     T_ASSERT(!f.ps->terminated);
     T_EQ_STR(f.ps->reason, "DeadlineExceeded");
-    T_CONTAINS(f.ps->message, "longer than the specified deadline");
+    T_CONTAINS(pod_message(f.ps), "longer than the specified deadline");
     T_EQ_INT(f.ps->started_ms, ts("2026-11-22T03:39:01Z"));
     unload(&f);
 }
@@ -188,7 +188,7 @@ TEST(pods_trim_waiting_unschedulable_and_main_by_name)
     snprintf(st, sizeof st, st_waiting_fmt, "ErrImageNeverPull");
     T_EQ_INT(load(&f, DEL_GRACEFUL, NODE, st), 0);
     T_EQ_STR(f.ps->waiting_reason, "ErrImageNeverPull");
-    T_CONTAINS(f.ps->message, "is not present with pull policy of Never"); /* waiting msg */
+    T_CONTAINS(pod_message(f.ps), "is not present with pull policy of Never"); /* waiting msg */
     T_EQ_INT(f.ps->deletion_grace_s, 30);
     T_ASSERT(f.k->deletion_ms == ts("2026-11-22T03:40:00Z"));
     unload(&f);
@@ -200,7 +200,7 @@ TEST(pods_trim_waiting_unschedulable_and_main_by_name)
              0);
     T_ASSERT(f.ps->unschedulable);
     T_ASSERT(f.ps->node_name == NULL);
-    T_CONTAINS(f.ps->message, "Insufficient cpu");
+    T_CONTAINS(pod_message(f.ps), "Insufficient cpu");
     unload(&f);
 
     T_EQ_INT(load(&f, "", NODE,
