@@ -39,7 +39,7 @@ struct omjob_obj {
     bool main_recorded; /* status.mainPodReason set: the main outcome is on record */
     int main_exit;
     char main_reason[40];
-    char main_message[256];
+    char *main_message; /* status.mainPodMessage, NULL when none (most OMJobs) */
     int exit_attempts; /* status.exitHandlerAttempts: exit pods created */
     bool exit_recorded;
     int exit_exit;
@@ -98,7 +98,9 @@ omjob_trim(const cJSON *obj)
     j->completion_ms = json_time_ms(st, "completionTime");
     j->main_recorded = json_str(st, "mainPodReason") != NULL;
     copy_str(j->main_reason, sizeof j->main_reason, json_str(st, "mainPodReason"));
-    copy_str(j->main_message, sizeof j->main_message, json_str(st, "mainPodMessage"));
+    const char *mm = json_str(st, "mainPodMessage");
+    if (mm && *mm)
+        j->main_message = strndup(mm, 255); /* no memory: the message is only shown */
     j->main_exit = (int)json_int(st, "mainPodExitCode", EXIT_CODE_UNKNOWN);
     j->exit_attempts = (int)json_int(st, "exitHandlerAttempts", 0);
     j->exit_exit = (int)json_int(st, "exitHandlerExitCode", EXIT_CODE_UNKNOWN);
@@ -125,8 +127,10 @@ static void
 omjob_free_payload(void *p)
 {
     struct omjob_obj *j = p;
-    if (j)
+    if (j) {
         free(j->doc);
+        free(j->main_message);
+    }
     free(j);
 }
 
@@ -235,7 +239,7 @@ view_main(struct omjob_ctl *c, struct view *v)
                                                                                 : POD_FAILED;
         m->out.exit_code = j->main_exit == EXIT_CODE_UNKNOWN ? -1 : j->main_exit;
         m->out.reason = j->main_reason;
-        copy_str(m->out.message, sizeof m->out.message, j->main_message);
+        copy_str(m->out.message, sizeof m->out.message, j->main_message ? j->main_message : "");
     } else if (m->pod) {
         const struct pod_state *ps = m->pod->payload;
         m->out = pod_classify(m->pod, ps, node_of(c, ps), now,
