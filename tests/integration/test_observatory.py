@@ -176,3 +176,9 @@ class ScheduledObservatoryTest(Base):
                        40, "first scheduled run")
         self.assertEqual([n for _, n in self.creations()], ["cron-r1-tick"])
         self.assertIn("lastScheduleTime", o["status"])
+        # The next minute's slot is a fresh run of the graph with its own pods.
+        o2 = wait_until(lambda: (lambda x: x if x and (x.get("status") or {}).get("run", 0) >= 2
+                                 and x["status"].get("phase") == "Succeeded" else None)(
+                                     self.get("cron")), 75, "the second scheduled run")
+        self.assertGreater(o2["status"]["lastScheduleTime"], o["status"]["lastScheduleTime"])
+        self.assertEqual([n for _, n in self.creations()], ["cron-r1-tick", "cron-r2-tick"])
