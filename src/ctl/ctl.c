@@ -1,6 +1,8 @@
 #include "ctl/ctl.h"
 
+#include "ctl/pods.h"
 #include "kube/client.h"
+#include "kube/queue.h"
 #include "util/timeutil.h"
 
 #include <cjson/cJSON.h>
@@ -142,4 +144,22 @@ nswatch_start(struct nswatch *w)
 {
     for (size_t i = 0; i < w->n; i++)
         informer_start(w->inf[i]);
+}
+
+void
+ctl_requeue_at(struct workqueue *q, const char *key, int64_t at_ms)
+{
+    if (at_ms <= 0)
+        return;
+    int64_t d = at_ms - time_now_ms();
+    workqueue_add_after(q, key, d > 0 ? d + 50 : 50); /* a little after, never before */
+}
+
+struct node_state *
+ctl_node_of(const struct ctl *ctl, const struct pod_state *ps)
+{
+    if (!ps || !ps->node_name || !ctl->nodes)
+        return NULL;
+    struct kobj *n = cache_get(informer_cache(ctl->nodes), ps->node_name);
+    return n ? n->payload : NULL;
 }

@@ -48,6 +48,10 @@ struct cJSON;
 void ctl_condition(struct cJSON *conds, const char *type, bool status, const char *reason,
                    const char *message, int64_t generation);
 
+struct workqueue;
+/* Wakes key at the wall-clock time at_ms (deadlines, TTLs, slots); nothing when at_ms <= 0. */
+void ctl_requeue_at(struct workqueue *q, const char *key, int64_t at_ms);
+
 struct ctl {
     struct loop *loop;
     struct kube_client *client;
@@ -58,5 +62,9 @@ struct ctl {
     bool (*may_write)(void *arg); /* leader (or no election) and not shutting down */
     void *may_write_arg;
 };
+
+/* The cached state of the pod's node, or NULL (unknown, not watched, or unscheduled). */
+struct pod_state;
+struct node_state *ctl_node_of(const struct ctl *ctl, const struct pod_state *ps);
 
 #endif

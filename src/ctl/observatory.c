@@ -351,11 +351,7 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
     int64_t now = time_now_ms();
     const struct pod_state *ps = t->podobj ? t->podobj->payload : NULL;
     if (t->podobj) {
-        struct node_state *node = NULL;
-        if (ps && ps->node_name && c->ctl->nodes) {
-            struct kobj *n = cache_get(informer_cache(c->ctl->nodes), ps->node_name);
-            node = n ? n->payload : NULL;
-        }
+        struct node_state *node = ctl_node_of(c->ctl, ps);
         int64_t deadline = json_int(t->spec, "activeDeadlineSeconds", 0);
         t->out = pod_classify(t->podobj, ps, node, now, c->ctl->cfg->node_lost_grace_s * 1000,
                               deadline > 0 && ps && ps->start_time_ms
@@ -606,15 +602,6 @@ due_slot(struct view *v, int64_t *next_ms, char *err, size_t errlen)
 
 /* --- reconcile ----------------------------------------------------------------------- */
 
-static void
-requeue_at(struct observatory_ctl *c, const char *key, int64_t at_ms)
-{
-    if (at_ms <= 0)
-        return;
-    int64_t d = at_ms - time_now_ms();
-    workqueue_add_after(c->queue, key, d > 0 ? d + 50 : 50);
-}
-
 static bool
 act(struct observatory_ctl *c, struct view *v)
 {
@@ -628,7 +615,7 @@ act(struct observatory_ctl *c, struct view *v)
             fail_invalid(c, v);
         return true;
     }
-    requeue_at(c, v->o->key, next_ms);
+    ctl_requeue_at(c->queue, v->o->key, next_ms);
     bool scheduled = json_str(v->spec, "schedule") && *json_str(v->spec, "schedule");
     if (scheduled && slot && (final || v->j->run == 0)) {
         char *body = status_body(v, v->j->run + 1, slot, true);
@@ -647,7 +634,7 @@ act(struct observatory_ctl *c, struct view *v)
     for (size_t i = 0; i < k; i++) {
         struct task_view *t = &v->t[start[i]];
         if (v->steps[start[i]].state == STEP_RETRYING && time_now_ms() < t->retry_at_ms) {
-            requeue_at(c, v->o->key, t->retry_at_ms);
+            ctl_requeue_at(c->queue, v->o->key, t->retry_at_ms);
             continue;
         }
         int rc = create_task_pod(c, v, start[i]);

@@ -181,15 +181,6 @@ exit_pod_name(char out[static 64], const char *omjob, int index)
     naming_child(out, omjob, suffix);
 }
 
-static struct node_state *
-node_of(struct omjob_ctl *c, const struct pod_state *ps)
-{
-    if (!ps || !ps->node_name || !c->ctl->nodes)
-        return NULL;
-    struct kobj *n = cache_get(informer_cache(c->ctl->nodes), ps->node_name);
-    return n ? n->payload : NULL;
-}
-
 static int64_t
 main_start_deadline(const struct omjob_obj *j)
 {
@@ -242,7 +233,7 @@ view_main(struct omjob_ctl *c, struct view *v)
         copy_str(m->out.message, sizeof m->out.message, j->main_message ? j->main_message : "");
     } else if (m->pod) {
         const struct pod_state *ps = m->pod->payload;
-        m->out = pod_classify(m->pod, ps, node_of(c, ps), now,
+        m->out = pod_classify(m->pod, ps, ctl_node_of(c->ctl, ps), now,
                               c->ctl->cfg->node_lost_grace_s * 1000, main_start_deadline(j));
     } else if (j->started) {
         if (!confirmed_gone(c, v->o->ns, m->name))
@@ -287,7 +278,7 @@ view_exit(struct omjob_ctl *c, struct view *v)
     int64_t now = time_now_ms();
     if (e->pod) {
         const struct pod_state *ps = e->pod->payload;
-        e->out = pod_classify(e->pod, ps, node_of(c, ps), now,
+        e->out = pod_classify(e->pod, ps, ctl_node_of(c->ctl, ps), now,
                               c->ctl->cfg->node_lost_grace_s * 1000, exit_start_deadline(e->pod, j));
     } else {
         if (!confirmed_gone(c, v->o->ns, e->name))
@@ -535,13 +526,12 @@ status_patch(const struct view *v)
 
 /* --- reconcile ----------------------------------------------------------------------- */
 
-static void
-requeue_at(struct omjob_ctl *c, const char *key, int64_t at_ms)
+/* When a deletion stops waiting for the exit handler: its own deadline, or the default. */
+static int64_t
+delete_bound_ms(const struct view *v)
 {
-    if (at_ms <= 0)
-        return;
-    int64_t d = at_ms - time_now_ms();
-    workqueue_add_after(c->queue, key, d > 0 ? d + 50 : 50);
+    int64_t s = v->j->exit_deadline_s > 0 ? v->j->exit_deadline_s : DELETE_BOUND_DEFAULT_S;
+    return v->o->deletion_ms + s * 1000;
 }
 
 /* Timers that must wake the OMJob even if nothing changes in the cluster. */
@@ -550,18 +540,17 @@ schedule_wakeups(struct omjob_ctl *c, const struct view *v)
 {
     const struct omjob_obj *j = v->j;
     if (v->main.state == STEP_RUNNING) {
-        requeue_at(c, v->o->key, main_start_deadline(j));
+        ctl_requeue_at(c->queue, v->o->key, main_start_deadline(j));
         const struct pod_state *ps = v->main.pod ? v->main.pod->payload : NULL;
-        const struct node_state *ns = node_of(c, ps);
+        const struct node_state *ns = ctl_node_of(c->ctl, ps);
         if (ns && ns->ready != 1)
-            requeue_at(c, v->o->key, ns->ready_since_ms + c->ctl->cfg->node_lost_grace_s * 1000);
+            ctl_requeue_at(c->queue, v->o->key,
+                           ns->ready_since_ms + c->ctl->cfg->node_lost_grace_s * 1000);
     }
     if (v->exit.state == STEP_RUNNING)
-        requeue_at(c, v->o->key, exit_start_deadline(v->exit.pod, j));
+        ctl_requeue_at(c->queue, v->o->key, exit_start_deadline(v->exit.pod, j));
     if (v->deleting)
-        requeue_at(c, v->o->key, v->o->deletion_ms + (j->exit_deadline_s > 0 ? j->exit_deadline_s
-                                                                             : DELETE_BOUND_DEFAULT_S) *
-                                                         1000);
+        ctl_requeue_at(c->queue, v->o->key, delete_bound_ms(v));
 }
 
 static void
@@ -635,10 +624,7 @@ act(struct omjob_ctl *c, struct view *v)
     bool ours = v->o->finalizers & 2;
 
     if (v->deleting) {
-        bool bound_passed =
-            time_now_ms() > v->o->deletion_ms + (j->exit_deadline_s > 0 ? j->exit_deadline_s
-                                                                        : DELETE_BOUND_DEFAULT_S) *
-                                                    1000;
+        bool bound_passed = time_now_ms() > delete_bound_ms(v);
         bool nothing_began = v->main.state == STEP_WAITING;
         if (ours && (final || nothing_began || j->skip_exit_on_delete || bound_passed)) {
             if (bound_passed && !final) {
@@ -693,7 +679,7 @@ act(struct omjob_ctl *c, struct view *v)
             return submit(c, v, OP_DELETE_OMJOB, "", "DELETE", path, "application/json",
                           strdup("{\"propagationPolicy\":\"Background\"}")) == 0;
         }
-        requeue_at(c, v->o->key, at);
+        ctl_requeue_at(c->queue, v->o->key, at);
     }
     return false;
 }
