@@ -1,6 +1,7 @@
 /* The pipeline client's synchronous API session (see cli.h). */
 #include "cli/cli.h"
 
+#include "kube/status.h"
 #include "loop.h"
 
 #include <cjson/cJSON.h>
@@ -13,7 +14,7 @@ struct wait {
     int done;
     long status;
     char *body;
-    char error[256];
+    char error[KUBE_STATUS_TEXT_MAX];
 };
 
 static void
@@ -87,6 +88,8 @@ finish(struct cli *c, struct wait *w, long *status, char **resp_body)
                  w->error[0] ? w->error : "request failed");
         return -1;
     }
+    /* what the API server said (kube/status.h), for the caller's message */
+    snprintf(c->err, sizeof c->err, "%s", w->status < 300 ? "" : w->error);
     return 0;
 }
 
@@ -166,14 +169,3 @@ cli_stream(struct cli *c, const char *path, kube_data_fn data, void *arg, long *
     return finish(c, &sc.w, status, resp_body);
 }
 
-void
-cli_status_message(const char *body, char *out, size_t outlen)
-{
-    cJSON *j = body ? cJSON_Parse(body) : NULL;
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
-    if (cJSON_IsString(m))
-        snprintf(out, outlen, "%s", m->valuestring);
-    else
-        snprintf(out, outlen, "%.200s", body ? body : "");
-    cJSON_Delete(j);
-}

@@ -18,7 +18,7 @@ struct cli {
     struct kube_config kcfg;
     struct kube_client *client;
     long timeout_s; /* per request */
-    char err[512];  /* the last error, for messages */
+    char err[1024]; /* the last error: transport, or the API server's message ("" on 2xx) */
 };
 
 /* Loads the API configuration (kube_config_load order) and starts a client.
@@ -39,7 +39,5 @@ int cli_request(struct cli *c, const char *method, const char *path, const char 
 int cli_stream(struct cli *c, const char *path, kube_data_fn data, void *arg, long *status,
                char **resp_body);
 
-/* The "message" of a Kubernetes Status body, or the body itself (bounded), into out. */
-void cli_status_message(const char *body, char *out, size_t outlen);
 
 #endif

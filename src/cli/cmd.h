@@ -36,8 +36,8 @@ enum { CMD_OK = 0, CMD_ERR = 1, CMD_USAGE = 2 };
 
 /* Prints "omjob-operator pipeline: <msg>" to stderr. Returns CMD_ERR. */
 int cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* An API failure: what was attempted, the status and the server's message. */
-int cmd_api_error(struct cmd *x, const char *what, long status, const char *body);
+/* Prints what failed with the API server's own message (from the last request). */
+int cmd_api_error(struct cmd *x, const char *what, long status);
 
 /* One API call with an optional JSON body; *out (may be NULL) gets the parsed response
  * (NULL if it is not JSON). Returns the HTTP status, or 0 on transport failure (reported). */

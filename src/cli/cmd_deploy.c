@@ -96,7 +96,7 @@ upsert(struct cmd *x, struct deploy_log *d, const char *kind_path, const char *k
         }
         if (st != 409) {
             char *body = resp ? cJSON_PrintUnformatted(resp) : NULL;
-            cmd_api_error(x, what, st, body);
+            cmd_api_error(x, what, st);
             free(body);
             cJSON_Delete(resp);
             return CMD_ERR;
@@ -238,7 +238,7 @@ cmd_run(struct cmd *x)
     int rc = CMD_OK;
     if (st != 201) {
         char *body = resp ? cJSON_PrintUnformatted(resp) : NULL;
-        rc = cmd_api_error(x, what, st, body);
+        rc = cmd_api_error(x, what, st);
         free(body);
     } else if (x->o.json) {
         cJSON *out = cJSON_CreateObject();
@@ -274,7 +274,7 @@ cmd_toggle(struct cmd *x)
         }
         if (st != 200) {
             cJSON_Delete(cur);
-            return cmd_api_error(x, "reading the schedule", st, NULL);
+            return cmd_api_error(x, "reading the schedule", st);
         }
         /* a merge patch carrying resourceVersion is a precondition: 409 if it changed */
         cJSON *patch = cJSON_CreateObject();
@@ -302,7 +302,7 @@ cmd_toggle(struct cmd *x)
         }
         if (st != 409) {
             char *body = resp ? cJSON_PrintUnformatted(resp) : NULL;
-            int rc = cmd_api_error(x, "updating the schedule", st, body);
+            int rc = cmd_api_error(x, "updating the schedule", st);
             free(body);
             cJSON_Delete(resp);
             return rc;
@@ -331,7 +331,7 @@ cmd_delete(struct cmd *x)
         cJSON *list = cmd_list(x, pipeline_kinds[k][0], NULL, &st);
         if (!list) {
             if (st != 404) /* 404: the kind is not installed (no CRD) */
-                rc = cmd_api_error(x, "listing the pipeline's objects", st, NULL);
+                rc = cmd_api_error(x, "listing the pipeline's objects", st);
             continue;
         }
         const cJSON *it;
@@ -342,7 +342,7 @@ cmd_delete(struct cmd *x)
             cmd_path(x, path, sizeof path, pipeline_kinds[k][0], name);
             st = cmd_call(x, "DELETE", path, opts, NULL, NULL);
             if (st != 200 && st != 202 && st != 404) {
-                rc = cmd_api_error(x, "deleting", st, NULL);
+                rc = cmd_api_error(x, "deleting", st);
                 break;
             }
             cJSON *o = cJSON_CreateObject();
@@ -396,7 +396,7 @@ cmd_list_pipelines(struct cmd *x)
 {
     long st;
     cJSON *cms = cmd_list(x, "configmaps", NULL, &st);
-    if (!cms) return cmd_api_error(x, "listing pipelines", st, NULL);
+    if (!cms) return cmd_api_error(x, "listing pipelines", st);
     cJSON *crons[2] = {cmd_list(x, "cronomjobs", NULL, &st), cmd_list(x, "cronjobs", NULL, &st)};
     const cJSON *lists[2] = {crons[0], crons[1]};
     cJSON *out = cJSON_CreateArray();

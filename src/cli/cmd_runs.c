@@ -22,7 +22,7 @@ list_runs(struct cmd *x)
     }
     long st;
     cJSON *list = cmd_list(x, x->job_mode ? "jobs" : "omjobs", extra[0] ? extra : NULL, &st);
-    if (!list) cmd_api_error(x, "listing runs", st, NULL);
+    if (!list) cmd_api_error(x, "listing runs", st);
     return list;
 }
 
@@ -180,7 +180,7 @@ kill_omjob(struct cmd *x, const cJSON *omj, const cJSON *opts)
     cmd_path(x, path, sizeof path, "omjobs", cmd_jstr(omj, "metadata.name"));
     long st = cmd_call(x, "DELETE", path, opts, NULL, NULL);
     if (st != 200 && st != 202 && st != 404)
-        return -cmd_api_error(x, "deleting the OMJob", st, NULL);
+        return -cmd_api_error(x, "deleting the OMJob", st);
     return 1;
 }
 
@@ -199,7 +199,7 @@ kill_job(struct cmd *x, const cJSON *job, const cJSON *opts)
                                "\"spec\":{\"parallelism\":0}}");
     long st = cmd_call(x, "PATCH", path, patch, "application/merge-patch+json", NULL);
     cJSON_Delete(patch);
-    if (st != 200) return -cmd_api_error(x, "stopping the Job", st, NULL);
+    if (st != 200) return -cmd_api_error(x, "stopping the Job", st);
     char sel[128];
     snprintf(sel, sizeof sel, "job-name=%s", name);
     cJSON *pods = cmd_list(x, "pods", sel, &st);
@@ -212,7 +212,7 @@ kill_job(struct cmd *x, const cJSON *job, const cJSON *opts)
         st = cmd_call(x, "DELETE", path, opts, NULL, NULL);
         if (st != 200 && st != 404) {
             cJSON_Delete(pods);
-            return -cmd_api_error(x, "deleting the Job's pod", st, NULL);
+            return -cmd_api_error(x, "deleting the Job's pod", st);
         }
     }
     cJSON_Delete(pods);
@@ -315,7 +315,7 @@ log_pass(struct cmd *x, const char *path, struct log_pass *lp)
     char *body = NULL;
     int r = cli_stream(&x->api, path, on_log_data, lp, &st, &body);
     if (!r && st == 200 && lp->key) cli_chunker_finish(&lp->k);
-    int rc = r || st != 200 ? cmd_api_error(x, "reading the log", st, body) : CMD_OK;
+    int rc = r || st != 200 ? cmd_api_error(x, "reading the log", st) : CMD_OK;
     free(body);
     if (lp->key) cli_chunker_free(&lp->k);
     return rc;

@@ -49,12 +49,11 @@ cmd_error(const char *fmt, ...)
 }
 
 int
-cmd_api_error(struct cmd *x, const char *what, long status, const char *body)
+cmd_api_error(struct cmd *x, const char *what, long status)
 {
     if (status == 0) return cmd_error("%s: %s", what, x->api.err);
-    char msg[512];
-    cli_status_message(body, msg, sizeof msg);
-    return cmd_error("%s: HTTP %ld: %s", what, status, msg);
+    return cmd_error("%s: HTTP %ld: %s", what, status,
+                     x->api.err[0] ? x->api.err : "unexpected answer");
 }
 
 long
@@ -225,7 +224,7 @@ cmd_load_pipeline(struct cmd *x)
     }
     if (st != 200) {
         char *body = cm ? cJSON_PrintUnformatted(cm) : NULL;
-        cmd_api_error(x, "reading the pipeline's ConfigMap", st, body);
+        cmd_api_error(x, "reading the pipeline's ConfigMap", st);
         free(body);
         cJSON_Delete(cm);
         return -1;

@@ -4,6 +4,7 @@
 #include "ctl/ctl.h"
 #include "ctl/naming.h"
 #include "ctl/omjob.h"
+#include "ctl/writer.h"
 #include "http/metrics.h"
 #include "kube/client.h"
 #include "kube/event.h"
@@ -302,16 +303,13 @@ struct zone_ent {
     struct tz *zone;
 };
 
-struct op_ctx;
-
 struct cronomjob_ctl {
     struct ctl *ctl;
     struct nswatch cronomjobs, runs;
     struct workqueue *queue;
-    struct strset *inflight; /* CronOMJob keys with a write in flight */
+    struct writer *writer;   /* one write in flight per CronOMJob */
     struct strset *deleted;  /* OMJob keys whose DELETE succeeded, until the watch says so */
     struct strset *noted;    /* slot outcomes already reported (first_time) */
-    struct op_ctx *ops;
     struct zone_ent *zones;
     size_t nzones;
     struct metric *m_reconciles, *m_runs;
@@ -321,17 +319,8 @@ enum { OP_CREATE, OP_ADOPT, OP_DELETE_RUN, OP_REPLACE, OP_STATUS };
 static const char *const op_names[] = {"create_omjob", "adopt_omjob", "delete_omjob",
                                        "replace_omjob", "status"};
 
-struct op_ctx {
-    struct cronomjob_ctl *c;
-    struct op_ctx *prev, *next;
-    uint64_t id;
-    int kind;
-    char key[320]; /* the CronOMJob */
-    char ns[64];
-    char run[64];   /* the OMJob */
-    int64_t slot_s; /* creates and adoptions: the slot */
-    uint64_t base_seq; /* informer_event_seq() when sent, for the write-through */
-};
+/* A write_op here: key the CronOMJob, target the OMJob (run), n the slot (creates and
+ * adoptions). */
 
 struct child {
     const struct kobj *o;
@@ -412,11 +401,12 @@ is_deleting(const struct cronomjob_ctl *c, const struct kobj *o)
     return o->deletion_ms || strset_has(c->deleted, o->key);
 }
 
+static const struct ctl_kind cronomjob_kind = {API_VERSION, "CronOMJob", "cronomjob"};
+
 static struct event_ref
 ref_of(const struct kobj *o)
 {
-    struct event_ref r = {API_VERSION, "CronOMJob", o->ns, o->name, o->uid, o->rv};
-    return r;
+    return ctl_ref(&cronomjob_kind, o);
 }
 
 static void
@@ -427,53 +417,23 @@ record(struct cronomjob_ctl *c, const struct kobj *o, const char *type, const ch
     event_record(c->ctl->events, &r, type, reason, "%s", msg);
 }
 
-static void
-op_unlink(struct cronomjob_ctl *c, struct op_ctx *op)
+/* Starts a write for the CronOMJob key (one at a time). Takes ownership of body. */
+static int
+submit_slot(struct cronomjob_ctl *c, const char *key, const char *ns, int kind, const char *run,
+            int64_t slot_s, const char *method, const char *path, const char *ctype, char *body)
 {
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        c->ops = op->next;
-    if (op->next) op->next->prev = op->prev;
+    struct write_op op = {.kind = kind, .n = slot_s};
+    snprintf(op.key, sizeof op.key, "%s", key);
+    snprintf(op.ns, sizeof op.ns, "%s", ns);
+    snprintf(op.target, sizeof op.target, "%s", run);
+    return writer_submit_op(c->writer, &op, method, path, ctype, body);
 }
 
-static void op_done(void *arg, const struct kube_response *r);
-
-/* Starts a write for the CronOMJob key and marks it in flight. Takes ownership of body. */
 static int
 submit(struct cronomjob_ctl *c, const char *key, const char *ns, int kind, const char *run,
        const char *method, const char *path, const char *ctype, char *body)
 {
-    struct op_ctx *op = calloc(1, sizeof *op);
-    if (!op) {
-        free(body);
-        return -1;
-    }
-    op->c = c;
-    op->kind = kind;
-    snprintf(op->key, sizeof op->key, "%s", key);
-    snprintf(op->ns, sizeof op->ns, "%s", ns);
-    snprintf(op->run, sizeof op->run, "%s", run);
-    struct kube_req_spec spec = {.method = method,
-                                 .path = path,
-                                 .content_type = ctype,
-                                 .body = body,
-                                 .body_len = body ? strlen(body) : 0,
-                                 .flags = KUBE_RETRY,
-                                 .done = op_done,
-                                 .arg = op};
-    op->base_seq = informer_event_seq();
-    op->id = kube_submit(c->ctl->client, &spec);
-    free(body);
-    if (!op->id) {
-        free(op);
-        return -1;
-    }
-    op->next = c->ops;
-    if (c->ops) c->ops->prev = op;
-    c->ops = op;
-    strset_add(c->inflight, key);
-    return 0;
+    return submit_slot(c, key, ns, kind, run, 0, method, path, ctype, body);
 }
 
 static void
@@ -603,10 +563,8 @@ create_run(struct cronomjob_ctl *c, const struct view *v, int64_t slot_s, const 
         return -1;
     }
     omjob_path(path, sizeof path, v->o->ns, NULL);
-    if (submit(c, v->o->key, v->o->ns, OP_CREATE, name, "POST", path, "application/json", body))
-        return -1;
-    c->ops->slot_s = slot_s; /* submit pushed it at the head */
-    return 0;
+    return submit_slot(c, v->o->key, v->o->ns, OP_CREATE, name, slot_s, "POST", path,
+                       "application/json", body);
 }
 
 static int
@@ -900,7 +858,7 @@ reconcile(void *arg, const char *key)
 {
     struct cronomjob_ctl *c = arg;
     if (c->ctl->may_write && !c->ctl->may_write(c->ctl->may_write_arg)) return;
-    if (strset_has(c->inflight, key)) return; /* the write's completion requeues it */
+    if (writer_busy(c->writer, key)) return; /* the write's completion requeues it */
     if (!cronomjob_ctl_synced(c)) {
         workqueue_add_after(c->queue, key, 200);
         return;
@@ -935,65 +893,55 @@ apply_to(struct nswatch *w, const char *ns, const struct kube_response *r, uint6
 }
 
 static void
-report_api_error(struct cronomjob_ctl *c, const struct op_ctx *op, const struct kube_response *r)
+report_api_error(struct cronomjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
-    char code[16];
-    snprintf(code, sizeof code, "%ld", r->status);
-    log_warn("API request failed", "cronomjob", op->key, "op", op_names[op->kind], "status", code,
-             "error", r->error ? r->error : "");
-    struct kobj *o = find_by_key(&c->cronomjobs, op->key);
-    if (o && r->status >= 400) {
-        struct event_ref ref = ref_of(o);
-        event_record(c->ctl->events, &ref, "Warning", "ApiError", "%s %s failed with HTTP %ld",
-                     op_names[op->kind], op->run, r->status);
-    }
+    ctl_report_write(c->ctl, &cronomjob_kind, find_by_key(&c->cronomjobs, op->key),
+                     op_names[op->kind], op, r);
 }
 
 static void
-created(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+created(struct cronomjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
     struct kobj *o = find_by_key(&c->cronomjobs, op->key);
     if (r->status == 201) {
         apply_to(&c->runs, op->ns, r, op->base_seq);
         metrics_add(c->m_runs, 1, "created");
-        log_info("OMJob created", "cronomjob", op->key, "omjob", op->run);
+        log_info("OMJob created", "cronomjob", op->key, "omjob", op->target);
         if (o) {
             struct event_ref ref = ref_of(o);
             event_record(c->ctl->events, &ref, "Normal", "OMJobCreated", "created OMJob %s",
-                         op->run);
+                         op->target);
         }
         return;
     }
     /* 409 AlreadyExists: the slot already ran (a restart, a stale cache, another replica).
      * Read it so the cache knows the name is taken; never create it again. */
     char path[256];
-    omjob_path(path, sizeof path, op->ns, op->run);
-    log_info("OMJob already exists: slot adopted", "cronomjob", op->key, "omjob", op->run);
+    omjob_path(path, sizeof path, op->ns, op->target);
+    log_info("OMJob already exists: slot adopted", "cronomjob", op->key, "omjob", op->target);
     metrics_add(c->m_runs, 1, "adopted");
-    if (submit(c, op->key, op->ns, OP_ADOPT, op->run, "GET", path, NULL, NULL))
+    if (submit_slot(c, op->key, op->ns, OP_ADOPT, op->target, op->n, "GET", path, NULL, NULL))
         workqueue_add_rate_limited(c->queue, op->key);
-    else
-        c->ops->slot_s = op->slot_s;
 }
 
 /* The OMJob holding a slot's name, read after a 409. It is adopted as the slot's run either
  * way (the name is the lock); one that this CronOMJob does not own is worth a warning. */
 static void
-adopted(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+adopted(struct cronomjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
     if (r->status == 200) apply_to(&c->runs, op->ns, r, op->base_seq);
     struct kobj *o = find_by_key(&c->cronomjobs, op->key);
-    const struct kobj *run = nswatch_get(&c->runs, op->ns, op->run);
+    const struct kobj *run = nswatch_get(&c->runs, op->ns, op->target);
     if (o && r->status != 200) {
         /* Gone again already: the slot still counts as run; put it on record directly so
          * that it is never created a second time. */
         const struct comj_obj *j = o->payload;
         char at[TIME_RFC3339_MAX], path[256], body[400];
-        if (j && j->last_schedule_s >= op->slot_s) return;
-        fmt_time(at, op->slot_s);
+        if (j && j->last_schedule_s >= op->n) return;
+        fmt_time(at, op->n);
         snprintf(body, sizeof body,
                  "{\"status\":{\"lastScheduleTime\":\"%s\",\"lastOMJobName\":\"%s\"}}", at,
-                 op->run);
+                 op->target);
         snprintf(path, sizeof path, API_PREFIX "/namespaces/%s/cronomjobs/%s/status", o->ns,
                  o->name);
         submit(c, o->key, o->ns, OP_STATUS, "", "PATCH", path, "application/merge-patch+json",
@@ -1005,15 +953,15 @@ adopted(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *
         event_record(c->ctl->events, &ref, "Warning", "SlotNameTaken",
                      "OMJob %s already exists and is not owned by this CronOMJob: the slot is "
                      "counted as run, nothing was started",
-                     op->run);
+                     op->target);
     }
 }
 
 static void
-deleted(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *r)
+deleted(struct cronomjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
     char key[200];
-    snprintf(key, sizeof key, "%s/%s", op->ns, op->run);
+    snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
     cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
     const char *kind = json_str(obj, "kind");
     struct informer *inf = nswatch_for(&c->runs, op->ns);
@@ -1027,64 +975,57 @@ deleted(struct cronomjob_ctl *c, struct op_ctx *op, const struct kube_response *
         if (o) {
             struct event_ref ref = ref_of(o);
             event_record(c->ctl->events, &ref, "Normal", "OMJobDeleted",
-                         "deleted finished OMJob %s (history limit)", op->run);
+                         "deleted finished OMJob %s (history limit)", op->target);
         }
     }
 }
 
 static void
-op_done(void *arg, const struct kube_response *r)
+op_done(void *arg, const struct write_op *op, const struct kube_response *r)
 {
-    struct op_ctx *op = arg;
-    struct cronomjob_ctl *c = op->c;
-    op_unlink(c, op);
-    strset_del(c->inflight, op->key);
+    struct cronomjob_ctl *c = arg;
     bool ok = r->status >= 200 && r->status < 300;
-    bool failed = false;
     switch (op->kind) {
     case OP_CREATE:
         if (ok || r->status == 409) {
             created(c, op, r);
-            if (r->status == 409 && strset_has(c->inflight, op->key)) {
-                free(op);
+            if (r->status == 409 && writer_busy(c->writer, op->key))
                 return; /* the GET's completion requeues */
-            }
-        } else {
-            failed = true;
+            ok = true;
         }
         break;
     case OP_ADOPT:
-        if (ok || r->status == 404)
+        if (ok || r->status == 404) {
             adopted(c, op, r);
-        else
-            failed = true;
-        if (strset_has(c->inflight, op->key)) {
-            free(op);
-            return; /* the status write's completion requeues */
+            ok = true;
         }
+        if (writer_busy(c->writer, op->key))
+            return; /* the status write's completion requeues */
         break;
     case OP_DELETE_RUN:
     case OP_REPLACE:
-        if (ok || r->status == 404)
+        if (ok || r->status == 404) {
             deleted(c, op, r);
-        else
-            failed = true;
+            ok = true;
+        }
         break;
     case OP_STATUS:
         if (ok)
             apply_to(&c->cronomjobs, op->ns, r, op->base_seq);
-        else
-            failed = r->status != 404;
+        else if (r->status == 404)
+            ok = true; /* the CronOMJob is gone */
         break;
     }
-    if (failed) {
+    if (!ok)
         report_api_error(c, op, r);
-        workqueue_add_rate_limited(c->queue, op->key);
-    } else {
-        workqueue_forget(c->queue, op->key);
-        workqueue_add(c->queue, op->key);
-    }
-    free(op);
+    writer_settle(c->queue, op, r, ok);
+}
+
+static struct kobj *
+op_lookup(void *arg, const char *key)
+{
+    struct cronomjob_ctl *c = arg;
+    return nswatch_get_key(&c->cronomjobs, key);
 }
 
 /* --- informer events ------------------------------------------------------------------------- */
@@ -1093,9 +1034,10 @@ static void
 on_cronomjob(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct cronomjob_ctl *c = arg;
-    if (ev == INFORMER_DELETE)
+    if (ev == INFORMER_DELETE) {
         workqueue_forget(c->queue, o->key); /* its failure count, if any */
-    else
+        writer_forget(c->writer, o->key);
+    } else
         workqueue_add(c->queue, o->key);
 }
 
@@ -1146,7 +1088,7 @@ cronomjob_ctl_new(struct ctl *ctl)
     if (!c) return NULL;
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
-    c->inflight = strset_new();
+    c->writer = writer_new(ctl->client, op_done, op_lookup, c);
     c->deleted = strset_new();
     c->noted = strset_new();
     static const char *const l_status[] = {"status", NULL};
@@ -1156,7 +1098,7 @@ cronomjob_ctl_new(struct ctl *ctl)
     c->m_runs =
         metrics_counter("omjob_cronomjob_slots_total",
                         "CronOMJob slots by outcome (created, adopted, skipped, missed)", l_result);
-    if (!c->queue || !c->inflight || !c->deleted || !c->noted ||
+    if (!c->queue || !c->writer || !c->deleted || !c->noted ||
         nswatch_init(&c->cronomjobs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces, API_PREFIX,
                      "cronomjobs", NULL, &kind_cronomjob, ctl->cfg->watch_timeout_s, on_cronomjob,
                      c) ||
@@ -1185,16 +1127,10 @@ void
 cronomjob_ctl_free(struct cronomjob_ctl *c)
 {
     if (!c) return;
-    while (c->ops) {
-        struct op_ctx *op = c->ops;
-        op_unlink(c, op);
-        kube_cancel(c->ctl->client, op->id);
-        free(op);
-    }
+    writer_free(c->writer);
     nswatch_free(&c->cronomjobs);
     nswatch_free(&c->runs);
     workqueue_free(c->queue);
-    strset_free(c->inflight);
     strset_free(c->deleted);
     strset_free(c->noted);
     while (c->zones) {

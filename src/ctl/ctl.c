@@ -1,8 +1,13 @@
 #include "ctl/ctl.h"
 
 #include "ctl/pods.h"
+#include "ctl/writer.h"
 #include "kube/client.h"
+#include "kube/event.h"
+#include "kube/nsterm.h"
 #include "kube/queue.h"
+#include "kube/status.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
 #include <cjson/cJSON.h>
@@ -162,4 +167,39 @@ ctl_node_of(const struct ctl *ctl, const struct pod_state *ps)
         return NULL;
     struct kobj *n = cache_get(informer_cache(ctl->nodes), ps->node_name);
     return n ? n->payload : NULL;
+}
+
+struct event_ref
+ctl_ref(const struct ctl_kind *k, const struct kobj *o)
+{
+    struct event_ref r = {k->api_version, k->kind, o->ns, o->name, o->uid, o->rv};
+    return r;
+}
+
+void
+ctl_report_write(const struct ctl *ctl, const struct ctl_kind *k, const struct kobj *o,
+                 const char *op_name, const struct write_op *op, const struct kube_response *r)
+{
+    if (r->dropped)
+        return;
+    char code[16];
+    snprintf(code, sizeof code, "%ld", r->status);
+    const char *err = r->error ? r->error : "request failed";
+    if (kube_ns_terminating(r)) {
+        nsterm_mark(op->ns, time_mono_ms());
+        log_info("namespace is being deleted: nothing more is created there", k->log_key,
+                 op->key, "op", op_name, "target", op->target, "status", code, "error", err);
+        return;
+    }
+    bool permanent = r->cls == KUBE_PERMANENT;
+    log_warn(permanent ? "API refused a write: not retried until the object changes"
+                       : "API write failed: retrying with backoff",
+             k->log_key, op->key, "op", op_name, "target", op->target, "status", code, "reason",
+             r->reason && *r->reason ? r->reason : NULL, "error", err);
+    if (permanent && o) {
+        struct event_ref ref = ctl_ref(k, o);
+        event_record(ctl->events, &ref, "Warning", "ApiError", "%s %s refused with HTTP %ld%s%s: %s",
+                     op_name, op->target, r->status, r->reason && *r->reason ? " " : "",
+                     r->reason ? r->reason : "", err);
+    }
 }

@@ -63,6 +63,24 @@ struct ctl {
     void *may_write_arg;
 };
 
+/* A controller's kind, for what the controllers share about their writes. */
+struct ctl_kind {
+    const char *api_version, *kind;
+    const char *log_key; /* the log field naming the object: "omjob", "observatory", ... */
+};
+struct event_ref;
+struct write_op;
+/* The Event reference of a cached object of kind k (borrowed from o). */
+struct event_ref ctl_ref(const struct ctl_kind *k, const struct kobj *o);
+/* Reports a failed write once, with what the API server said: a log line always; for a
+ * permanent refusal also one Warning Event (reason ApiError) on the object, naming the
+ * operation, the HTTP code and the server's message. A create refused because the
+ * namespace is being deleted marks the namespace (kube/nsterm.h) and writes no Event (it
+ * could not be written). o may be NULL (no Event). */
+void ctl_report_write(const struct ctl *ctl, const struct ctl_kind *k, const struct kobj *o,
+                      const char *op_name, const struct write_op *op,
+                      const struct kube_response *r);
+
 /* The cached state of the pod's node, or NULL (unknown, not watched, or unscheduled). */
 struct pod_state;
 struct node_state *ctl_node_of(const struct ctl *ctl, const struct pod_state *ps);

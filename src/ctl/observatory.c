@@ -387,12 +387,13 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
 
 /* --- writes ------------------------------------------------------------------------- */
 
+static const struct ctl_kind observatory_kind = {OBSERVATORY_GROUP "/v1alpha1", "Observatory",
+                                                 "observatory"};
+
 static struct event_ref
 ref_of(const struct kobj *o)
 {
-    struct event_ref r = {OBSERVATORY_GROUP "/v1alpha1", "Observatory", o->ns, o->name, o->uid,
-                          o->rv};
-    return r;
+    return ctl_ref(&observatory_kind, o);
 }
 
 static const char *
@@ -714,32 +715,38 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
                              op->target);
             }
         }
+        ok = true;
     } else if (op->kind == OP_CONFIRM_GONE) {
-        if (r->status == 404)
+        if (r->status == 404) {
             strset_add(c->gone, key);
+            ok = true;
+        }
     } else if (op->kind == OP_STATUS && ok) {
         nswatch_apply_response(&c->obs, op->ns, r, op->base_seq);
+    } else if (op->kind == OP_STATUS && r->status == 404) {
+        ok = true; /* the Observatory is gone */
     } else if (!ok) {
-        char code[16];
-        snprintf(code, sizeof code, "%ld", r->status);
-        log_warn("API request failed", "observatory", op->key, "status", code, "error",
-                 r->error ? r->error : "");
+        ctl_report_write(c->ctl, &observatory_kind, nswatch_get_key(&c->obs, op->key),
+                         op->kind == OP_STATUS ? "status" : "create_pod", op, r);
     }
-    if (!ok && r->status != 404 && r->status != 409)
-        workqueue_add_rate_limited(c->queue, op->key);
-    else {
-        workqueue_forget(c->queue, op->key); /* the write went through */
-        workqueue_add(c->queue, op->key);
-    }
+    writer_settle(c->queue, op, r, ok);
+}
+
+static struct kobj *
+op_lookup(void *arg, const char *key)
+{
+    struct observatory_ctl *c = arg;
+    return nswatch_get_key(&c->obs, key);
 }
 
 static void
 on_obs(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct observatory_ctl *c = arg;
-    if (ev == INFORMER_DELETE)
+    if (ev == INFORMER_DELETE) {
         workqueue_forget(c->queue, o->key); /* its failure count, if any */
-    else
+        writer_forget(c->writer, o->key);
+    } else
         workqueue_add(c->queue, o->key);
 }
 
@@ -774,7 +781,7 @@ observatory_ctl_new(struct ctl *ctl)
         return NULL;
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
-    c->writer = writer_new(ctl->client, op_done, c);
+    c->writer = writer_new(ctl->client, op_done, op_lookup, c);
     c->gone = strset_new();
     static const char *const l_type[] = {"type", NULL};
     c->m_pods = metrics_counter("observatory_pods_created_total", "Observatory task pods created",

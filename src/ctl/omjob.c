@@ -9,6 +9,7 @@
 #include "http/metrics.h"
 #include "kube/client.h"
 #include "kube/event.h"
+#include "kube/nsterm.h"
 #include "kube/queue.h"
 #include "loop.h"
 #include "util/buf.h"
@@ -312,11 +313,12 @@ omjob_path(char *out, size_t n, const char *ns, const char *name, const char *su
     snprintf(out, n, API_PREFIX "/namespaces/%s/omjobs/%s%s", ns, name, sub);
 }
 
+static const struct ctl_kind omjob_kind = {"pipelines.openmetadata.org/v1", "OMJob", "omjob"};
+
 static struct event_ref
 ref_of(const struct kobj *o)
 {
-    struct event_ref r = {"pipelines.openmetadata.org/v1", "OMJob", o->ns, o->name, o->uid, o->rv};
-    return r;
+    return ctl_ref(&omjob_kind, o);
 }
 
 static void
@@ -626,7 +628,13 @@ act(struct omjob_ctl *c, struct view *v)
     if (v->deleting) {
         bool bound_passed = time_now_ms() > delete_bound_ms(v);
         bool nothing_began = v->main.state == STEP_WAITING;
-        if (ours && (final || nothing_began || j->skip_exit_on_delete || bound_passed)) {
+        /* The server refuses every create in a namespace being deleted: no exit handler
+         * can run there, and holding the finalizer would hold the namespace. */
+        bool ns_ending = nsterm_is(v->o->ns, time_mono_ms());
+        if (ours && ns_ending && !final)
+            log_warn("namespace is being deleted: releasing the OMJob without an exit handler",
+                     "omjob", v->o->key);
+        if (ours && (final || nothing_began || j->skip_exit_on_delete || bound_passed || ns_ending)) {
             if (bound_passed && !final) {
                 struct event_ref r = ref_of(v->o);
                 event_record(c->ctl->events, &r, "Warning", "ExitHandlerTimedOut",
@@ -740,20 +748,8 @@ record_pod_created(struct omjob_ctl *c, const struct write_op *op, const struct 
 static void
 report_api_error(struct omjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
-    char code[16], message[256] = "";
-    snprintf(code, sizeof code, "%ld", r->status);
-    cJSON *st = r->body_len ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
-    snprintf(message, sizeof message, "%s", json_str(st, "message") ? json_str(st, "message")
-                                            : r->error ? r->error : "");
-    cJSON_Delete(st);
-    log_warn("API request failed", "omjob", op->key, "op", op_names[op->kind], "status", code,
-             "error", message);
-    struct kobj *o = nswatch_get_key(&c->omjobs, op->key);
-    if (o && r->status >= 400 && r->status != 409 && r->status != 404) {
-        struct event_ref ref = ref_of(o);
-        event_record(c->ctl->events, &ref, "Warning", "ApiError", "%s failed with HTTP %ld: %s",
-                     op_names[op->kind], r->status, message);
-    }
+    ctl_report_write(c->ctl, &omjob_kind, nswatch_get_key(&c->omjobs, op->key),
+                     op_names[op->kind], op, r);
 }
 
 /* A finalizer removal reads the object first, then removes ours by index with a test. */
@@ -798,10 +794,12 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
     switch (op->kind) {
     case OP_CREATE_MAIN:
     case OP_CREATE_EXIT:
-        if (ok || r->status == 409) /* AlreadyExists: adopt */
+        if (ok || r->status == 409) { /* AlreadyExists: adopt */
             record_pod_created(c, op, r);
-        else
+            ok = true;
+        } else {
             report_api_error(c, op, r);
+        }
         break;
     case OP_CONFIRM_GONE:
         if (r->status == 404) {
@@ -817,8 +815,15 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
             remove_finalizer_by_index(c, op, r);
             return;
         }
-        if (!ok && r->status != 404 && r->status != 422 && r->status != 409)
+        if (r->status == 404) {
+            ok = true; /* the OMJob is gone: nothing to hold or release */
+        } else if (r->status == 422 || r->status == 409) {
+            /* the resourceVersion test failed: the object changed; read it again */
+            workqueue_add_rate_limited(c->queue, op->key);
+            return;
+        } else if (!ok) {
             report_api_error(c, op, r);
+        }
         break;
     case OP_STATUS:
     case OP_DELETE_POD:
@@ -833,16 +838,22 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
                              "ttlSecondsAfterFinished passed: OMJob and pods deleted");
             }
         }
-        if (!ok && r->status != 404)
+        if (r->status == 404)
+            ok = true; /* deleted already */
+        else if (!ok)
             report_api_error(c, op, r);
         break;
     }
-    if (!ok && r->status != 404 && r->status != 409 && !(op->kind == OP_CONFIRM_GONE))
-        workqueue_add_rate_limited(c->queue, op->key);
-    else {
-        workqueue_forget(c->queue, op->key); /* the write went through */
-        workqueue_add(c->queue, op->key);
-    }
+    if (op->kind == OP_CONFIRM_GONE && r->status == 404)
+        ok = true;
+    writer_settle(c->queue, op, r, ok);
+}
+
+static struct kobj *
+op_lookup(void *arg, const char *key)
+{
+    struct omjob_ctl *c = arg;
+    return nswatch_get_key(&c->omjobs, key);
 }
 
 /* --- events from the informers ----------------------------------------------------------- */
@@ -853,6 +864,7 @@ on_omjob(void *arg, enum informer_event ev, const struct kobj *o)
     struct omjob_ctl *c = arg;
     if (ev == INFORMER_DELETE) {
         workqueue_forget(c->queue, o->key); /* its failure count, if any */
+        writer_forget(c->writer, o->key);
         char key[200];
         char name[64];
         naming_child(name, o->name, "main");
@@ -923,7 +935,7 @@ omjob_ctl_new(struct ctl *ctl)
         return NULL;
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
-    c->writer = writer_new(ctl->client, op_done, c);
+    c->writer = writer_new(ctl->client, op_done, op_lookup, c);
     c->gone = strset_new();
     static const char *const l_status[] = {"status", NULL};
     static const char *const l_type[] = {"type", NULL};

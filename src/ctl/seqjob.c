@@ -439,11 +439,12 @@ set_has(const struct strset *s, const char *ns, const char *name)
     return strset_has(s, key);
 }
 
+static const struct ctl_kind seqjob_kind = {SEQJOB_API_VERSION, "SequentialJob", "sequentialjob"};
+
 static struct event_ref
 ref_of(const struct kobj *o)
 {
-    struct event_ref r = {SEQJOB_API_VERSION, "SequentialJob", o->ns, o->name, o->uid, o->rv};
-    return r;
+    return ctl_ref(&seqjob_kind, o);
 }
 
 static void
@@ -842,16 +843,7 @@ status_done(struct seqjob_ctl *c, const struct write_op *op, const struct kube_r
 static void
 report_api_error(struct seqjob_ctl *c, const struct write_op *op, const struct kube_response *r)
 {
-    char code[16];
-    snprintf(code, sizeof code, "%ld", r->status);
-    log_warn("API request failed", "sequentialjob", op->key, "op", op_names[op->kind], "status",
-             code, "error", r->error ? r->error : "");
-    struct kobj *o = find_seqjob(c, op->key);
-    if (o && r->status >= 400 && r->status != 409 && r->status != 404) {
-        struct event_ref ref = ref_of(o);
-        event_record(c->ctl->events, &ref, "Warning", "ApiError", "%s %s failed with HTTP %ld",
-                     op_names[op->kind], op->target, r->status);
-    }
+    ctl_report_write(c->ctl, &seqjob_kind, find_seqjob(c, op->key), op_names[op->kind], op, r);
 }
 
 static void
@@ -877,15 +869,12 @@ job_rejected(struct seqjob_ctl *c, const struct write_op *op, const struct kube_
     char key[200];
     key_of(key, sizeof key, op->ns, op->target);
     strset_add(c->rejected, key);
-    cJSON *st = cJSON_ParseWithLength(r->body, r->body_len);
-    const char *msg = json_str(st, "message");
     struct kobj *o = find_seqjob(c, op->key);
     if (o) {
         struct event_ref ref = ref_of(o);
         event_record(c->ctl->events, &ref, "Warning", "JobRejected", "Job %s: %s", op->target,
-                     msg ? msg : "rejected by the API server");
+                     r->error ? r->error : "rejected by the API server");
     }
-    cJSON_Delete(st);
 }
 
 /* AlreadyExists: adopt the Job if it is ours (a create whose answer was lost, a stale cache). */
@@ -955,15 +944,22 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
             workqueue_add_after(c->queue, op->key, STATUS_MISMATCH_WAIT_MS);
             return;
         }
-        if (!ok && r->status != 404) report_api_error(c, op, r);
+        if (r->status == 404)
+            ok = true; /* the SequentialJob is gone */
+        else if (!ok)
+            report_api_error(c, op, r);
         break;
     }
-    if (!ok && r->status != 404 && r->status != 409 && op->kind != OP_CONFIRM_GONE)
-        workqueue_add_rate_limited(c->queue, op->key);
-    else {
-        workqueue_forget(c->queue, op->key); /* the write went through */
-        workqueue_add(c->queue, op->key);
-    }
+    if (op->kind == OP_CONFIRM_GONE && r->status == 404)
+        ok = true;
+    writer_settle(c->queue, op, r, ok);
+}
+
+static struct kobj *
+op_lookup(void *arg, const char *key)
+{
+    struct seqjob_ctl *c = arg;
+    return nswatch_get_key(&c->seqjobs, key);
 }
 
 /* --- informer events ---------------------------------------------------------------------- */
@@ -994,6 +990,7 @@ on_seqjob(void *arg, enum informer_event ev, const struct kobj *o)
     if (ev == INFORMER_DELETE) {
         forget_jobs(c, o);
         workqueue_forget(c->queue, o->key); /* its failure count, if any */
+        writer_forget(c->writer, o->key);
     } else
         workqueue_add(c->queue, o->key);
 }
@@ -1061,7 +1058,7 @@ seqjob_ctl_new(struct ctl *ctl)
     if (!c) return NULL;
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
-    c->writer = writer_new(ctl->client, op_done, c);
+    c->writer = writer_new(ctl->client, op_done, op_lookup, c);
     c->gone = strset_new();
     c->foreign = strset_new();
     c->rejected = strset_new();

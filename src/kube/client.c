@@ -1,6 +1,8 @@
 #include "kube/client.h"
 
 #include "kube/config.h"
+#include "kube/fairq.h"
+#include "kube/status.h"
 #include "http/metrics.h"
 #include "kube/tls.h"
 #include "loop.h"
@@ -34,6 +36,8 @@ struct req {
     kube_done_fn done;
     kube_data_fn data;
     void *arg;
+    char *queue_key;
+    int (*still_needed)(void *arg);
 
     CURL *easy;
     struct curl_slist *headers;
@@ -45,7 +49,7 @@ struct req {
     int64_t started_ms; /* this attempt, for the latency histogram */
     uint64_t retry_timer;
     struct req *prev, *next; /* all live requests */
-    struct req *qnext;       /* write queue */
+    struct fairq_node *qnode; /* waiting in the write queue */
 };
 
 struct kube_client {
@@ -62,7 +66,7 @@ struct kube_client {
     uint64_t limiter_timer;
     uint64_t next_id;
     struct req *reqs;
-    struct req *wq_head, *wq_tail;
+    struct fairq *wq; /* writes waiting for the limiter */
     struct rate_limiter limiter;
     struct kube_client_stats stats;
     unsigned rnd;
@@ -107,6 +111,12 @@ limiter_init(struct rate_limiter *rl, double qps, double burst, int64_t now_ms)
     rl->burst = burst;
     rl->tokens = burst;
     rl->last_ms = now_ms;
+}
+
+void
+limiter_give_back(struct rate_limiter *rl)
+{
+    rl->tokens = rl->tokens + 1 > rl->burst ? rl->burst : rl->tokens + 1;
 }
 
 int64_t
@@ -206,7 +216,12 @@ req_free(struct req *r)
         r->next->prev = r->prev;
     free(r->method);
     free(r->path);
+    if (r->qnode) {
+        fairq_remove(c->wq, r->qnode);
+        c->stats.queued_writes--;
+    }
     free(r->content_type);
+    free(r->queue_key);
     free(r->body);
     free(r);
 }
@@ -319,7 +334,12 @@ deliver(struct req *r, long status, const char *error)
 {
     size_t len = r->resp.len;
     char *body = buf_take(&r->resp);
-    struct kube_response resp = {status, body ? body : "", body ? len : 0, error};
+    struct kube_status st;
+    kube_status_parse(&st, status, body, body ? len : 0);
+    struct kube_response resp = {status, body ? body : "", body ? len : 0, NULL, st.reason,
+                                 st.cause, (int)kube_classify(status, st.reason), 0};
+    if (resp.cls != KUBE_OK)
+        resp.error = status ? st.text : error && *error ? error : "request failed";
     kube_done_fn done = r->done;
     void *arg = r->arg;
     req_free(r);
@@ -352,6 +372,7 @@ schedule_retry(struct req *r, long status)
         c->stats.throttled_429++;
     c->stats.retries++;
     r->attempt++;
+    r->flags |= KUBE_LOW; /* its next attempt waits behind first attempts */
     curl_multi_remove_handle(c->multi, r->easy);
     curl_easy_cleanup(r->easy);
     r->easy = NULL;
@@ -438,12 +459,19 @@ check_done(struct kube_client *c)
     }
 }
 
+static int enqueue_write(struct req *r);
+
 static void
 on_retry_timer(struct loop *l, void *arg)
 {
     (void)l;
     struct req *r = arg;
     r->retry_timer = 0;
+    if (r->is_write) { /* back through the limiter, behind first attempts */
+        if (enqueue_write(r))
+            deliver(r, 0, "could not queue the retry");
+        return;
+    }
     if (req_start(r))
         deliver(r, 0, "could not restart the request");
 }
@@ -461,25 +489,65 @@ on_limiter_timer(struct loop *l, void *arg)
     drain_writes(c);
 }
 
+/* Sends queued writes while the limiter has tokens: first attempts before retries, one
+ * namespace after the other. A write its owner no longer needs is dropped unsent, and costs
+ * no token. */
 static void
 drain_writes(struct kube_client *c)
 {
-    while (c->wq_head) {
+    while (fairq_len(c->wq)) {
         int64_t wait = limiter_take(&c->limiter, time_mono_ms());
         if (wait > 0) {
             if (!c->limiter_timer)
                 c->limiter_timer = loop_timer_add(c->loop, wait, on_limiter_timer, c);
             return;
         }
-        struct req *r = c->wq_head;
-        c->wq_head = r->qnext;
-        if (!c->wq_head)
-            c->wq_tail = NULL;
-        r->qnext = NULL;
-        c->stats.queued_writes--;
+        struct req *r;
+        for (;;) {
+            r = fairq_pop(c->wq);
+            if (!r)
+                break;
+            r->qnode = NULL;
+            c->stats.queued_writes--;
+            if (!r->still_needed || r->still_needed(r->arg))
+                break;
+            c->stats.dropped_writes++;
+            log_debug("write dropped before sending: no longer needed", "method", r->method,
+                      "path", r->path);
+            struct kube_response resp = {0, "", 0, "not sent: no longer needed", "", "",
+                                         KUBE_PERMANENT, 1};
+            kube_done_fn done = r->done;
+            void *arg = r->arg;
+            req_free(r);
+            if (done)
+                done(arg, &resp);
+        }
+        if (!r) {
+            limiter_give_back(&c->limiter);
+            return;
+        }
         if (req_start(r))
             deliver(r, 0, "could not start the request");
     }
+}
+
+/* Queues a write (or sends it at once when nothing waits and a token is there). Never runs
+ * a callback itself, so kube_submit's caller gets its id before anything completes: a
+ * queued write is sent (or dropped) from the limiter timer. */
+static int
+enqueue_write(struct req *r)
+{
+    struct kube_client *c = r->c;
+    int64_t wait = 0;
+    if (!fairq_len(c->wq) && (wait = limiter_take(&c->limiter, time_mono_ms())) <= 0)
+        return req_start(r);
+    r->qnode = fairq_push(c->wq, r->flags & KUBE_LOW ? 2u : 1u, r->queue_key, r);
+    if (!r->qnode)
+        return -1;
+    c->stats.queued_writes++;
+    if (!c->limiter_timer)
+        c->limiter_timer = loop_timer_add(c->loop, wait > 0 ? wait : 0, on_limiter_timer, c);
+    return 0;
 }
 
 static char *
@@ -504,6 +572,8 @@ kube_submit(struct kube_client *c, const struct kube_req_spec *spec)
     r->done = spec->done;
     r->data = spec->data;
     r->arg = spec->arg;
+    r->still_needed = spec->still_needed;
+    r->queue_key = dup_or_null(spec->queue_key);
     buf_init(&r->resp, c->opts.max_body_bytes);
     if (spec->body) {
         r->body = malloc(spec->body_len + 1);
@@ -518,19 +588,22 @@ kube_submit(struct kube_client *c, const struct kube_req_spec *spec)
         c->reqs->prev = r;
     c->reqs = r;
     if (!r->method || !r->path || (spec->body && !r->body) ||
-        (spec->content_type && !r->content_type)) {
+        (spec->content_type && !r->content_type) || (spec->queue_key && !r->queue_key)) {
         req_free(r);
         return 0;
     }
     r->is_write = strcmp(spec->method, "GET") != 0;
     if (r->is_write) {
-        if (c->wq_tail)
-            c->wq_tail->qnext = r;
-        else
-            c->wq_head = r;
-        c->wq_tail = r;
-        c->stats.queued_writes++;
-        drain_writes(c);
+        if (enqueue_write(r)) {
+            if (fairq_len(c->wq) >= (c->opts.max_queued_writes ? c->opts.max_queued_writes
+                                                                : KUBE_MAX_QUEUED_WRITES)) {
+                c->stats.refused_writes++;
+                log_warn("write queue full: write refused, the caller retries later",
+                         "method", r->method, "path", r->path);
+            }
+            req_free(r);
+            return 0;
+        }
         return r->id;
     }
     if (req_start(r)) {
@@ -546,21 +619,15 @@ kube_cancel(struct kube_client *c, uint64_t id)
     for (struct req *r = c->reqs; r; r = r->next) {
         if (r->id != id)
             continue;
-        if (r->is_write && !r->easy && !r->retry_timer) { /* still in the write queue */
-            struct req **pp = &c->wq_head;
-            while (*pp && *pp != r)
-                pp = &(*pp)->qnext;
-            if (*pp) {
-                *pp = r->qnext;
-                c->stats.queued_writes--;
-            }
-            c->wq_tail = NULL;
-            for (struct req *q = c->wq_head; q; q = q->qnext)
-                c->wq_tail = q;
-        }
-        req_free(r);
+        req_free(r); /* out of the write queue too */
         return;
     }
+}
+
+bool
+kube_ns_terminating(const struct kube_response *r)
+{
+    return r->status == 403 && r->cause && !strcmp(r->cause, "NamespaceTerminating");
 }
 
 void
@@ -638,6 +705,11 @@ kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_clien
                                      sizeof bounds / sizeof bounds[0]);
     c->rnd = (unsigned)time_mono_ms();
     limiter_init(&c->limiter, (double)opts->qps, (double)opts->burst, time_mono_ms());
+    c->wq = fairq_new(opts->max_queued_writes ? opts->max_queued_writes : KUBE_MAX_QUEUED_WRITES);
+    if (!c->wq) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     snprintf(c->user_agent, sizeof c->user_agent, "omjob-operator/%s", version_string());
     if (strchr(cfg->host, ':'))
         snprintf(c->base_url, sizeof c->base_url, "https://[%s]:%d", cfg->host, cfg->port);
@@ -686,6 +758,7 @@ kube_client_free(struct kube_client *c)
     loop_timer_cancel(c->loop, c->limiter_timer);
     if (c->multi)
         curl_multi_cleanup(c->multi);
+    fairq_free(c->wq);
     curl_slist_free_all(c->resolve);
     tls_free(c->tls);
     free(c);

@@ -7,6 +7,7 @@
 #ifndef OMJ_KUBE_CLIENT_H
 #define OMJ_KUBE_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,13 +21,24 @@ struct kube_client_opts {
     long request_timeout_s;   /* whole request, non-streaming */
     size_t max_body_bytes;    /* cap on one response body */
     int max_retries;          /* for KUBE_RETRY requests */
+    size_t max_queued_writes; /* writes waiting for the limiter; 0: KUBE_MAX_QUEUED_WRITES */
 };
+
+/* Past this many waiting writes kube_submit refuses a write (returns 0): the callers
+ * requeue the object with backoff, so nothing is lost and memory stays bounded. */
+#define KUBE_MAX_QUEUED_WRITES 10000
 
 struct kube_response {
     long status;            /* HTTP status; 0 when the request failed below HTTP */
     const char *body;       /* NUL-terminated; "" when none (streams: "") */
     size_t body_len;
-    const char *error;      /* transport error text, or NULL */
+    const char *error;      /* NULL on 2xx; else what went wrong, never empty: the API
+                               server's Status message with its causes, or the transport
+                               error (see kube/status.h) */
+    const char *reason;     /* Status.reason ("Forbidden", "AlreadyExists", ...) or "" */
+    const char *cause;      /* the first details.causes[].reason or "" */
+    int cls;                /* enum kube_class of the answer (kube/status.h) */
+    int dropped;            /* 1: never sent, because still_needed() said no */
 };
 
 typedef void (*kube_done_fn)(void *arg, const struct kube_response *r);
@@ -36,6 +48,7 @@ typedef int (*kube_data_fn)(void *arg, const char *data, size_t len);
 enum {
     KUBE_RETRY = 1,  /* retry 5xx, 429 and connection errors with backoff (Retry-After honoured) */
     KUBE_STREAM = 2, /* body goes to `data` as it arrives, not buffered */
+    KUBE_LOW = 4,    /* a write that repeats one that failed: sent after first attempts */
 };
 
 struct kube_req_spec {
@@ -49,12 +62,18 @@ struct kube_req_spec {
     kube_done_fn done;
     kube_data_fn data;
     void *arg;
+    /* Writes only. queue_key: the fairness key (the namespace): the write queue serves one
+     * write per key in turn, first attempts before KUBE_LOW ones. still_needed, if set, is
+     * asked just before each attempt is sent; 0 completes the request unsent (dropped). */
+    const char *queue_key;
+    int (*still_needed)(void *arg);
 };
 
 struct kube_client_stats {
     uint64_t requests, responses_2xx, responses_4xx, responses_5xx, transport_errors;
     uint64_t retries, throttled_429, unauthorized_401, token_reloads;
     uint64_t inflight, queued_writes;
+    uint64_t dropped_writes, refused_writes; /* not needed any more; queue full */
 };
 
 /* cfg is copied as needed; it must outlive the client only for its token_file path. */
@@ -64,9 +83,14 @@ struct kube_client *kube_client_new(struct loop *l, struct kube_config *cfg,
 void kube_client_free(struct kube_client *c); /* cancels everything without callbacks */
 
 /* Starts (or queues, for writes over the rate) a request. Returns an id > 0, or 0 if the
- * request could not even be queued (then no callback runs). */
+ * request could not even be queued (no memory, or KUBE_MAX_QUEUED_WRITES writes waiting;
+ * then no callback runs). A write retried after a transient failure goes back into the
+ * queue as KUBE_LOW, so retries never take the turn of first attempts. */
 uint64_t kube_submit(struct kube_client *c, const struct kube_req_spec *spec);
 void kube_cancel(struct kube_client *c, uint64_t id);
+
+/* The answer to a create in a namespace being deleted (403, cause NamespaceTerminating). */
+bool kube_ns_terminating(const struct kube_response *r);
 
 void kube_client_get_stats(const struct kube_client *c, struct kube_client_stats *out);
 
@@ -86,4 +110,6 @@ struct rate_limiter {
 void limiter_init(struct rate_limiter *rl, double qps, double burst, int64_t now_ms);
 /* Takes a token if one is available (returns 0), else returns the ms until one will be. */
 int64_t limiter_take(struct rate_limiter *rl, int64_t now_ms);
+/* Returns a token taken for a request that was not sent after all. */
+void limiter_give_back(struct rate_limiter *rl);
 #endif

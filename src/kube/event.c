@@ -5,6 +5,8 @@
 #include "kube/event.h"
 
 #include "kube/client.h"
+#include "kube/nsterm.h"
+#include "kube/status.h"
 #include "loop.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -460,6 +462,8 @@ finish(struct ev_req *ctx, const struct kube_response *resp)
         send_create(s);
         return;
     }
+    if (kube_ns_terminating(resp))
+        nsterm_mark(event_ns(s), time_mono_ms()); /* no more Events there: all would fail */
     log_failure(ctx->is_patch ? "event update failed" : "event create failed", s, resp);
     if (!s->created) /* the next occurrence starts over */
         series_remove(r, s);
@@ -492,7 +496,7 @@ submit_req(struct series *s, const char *method, const char *path, const char *c
 {
     struct event_recorder *r = s->rec;
     struct ev_req *ctx = calloc(1, sizeof *ctx);
-    struct kube_response fail = {0, "", 0, "out of memory"};
+    struct kube_response fail = {0, "", 0, "out of memory", "", "", KUBE_TRANSIENT, 0};
     if (!ctx || !body) {
         free(ctx);
         struct ev_req tmp = {.rec = r, .s = s, .is_patch = strcmp(method, "PATCH") == 0};
@@ -513,7 +517,8 @@ submit_req(struct series *s, const char *method, const char *path, const char *c
                                  .body_len = strlen(body),
                                  .flags = KUBE_RETRY,
                                  .done = on_done,
-                                 .arg = ctx};
+                                 .arg = ctx,
+                                 .queue_key = event_ns(s)};
     uint64_t id = r->o.submit(r->client, &spec);
     if (!ctx->finished && id == 0) {
         fail.error = "request not queued";
@@ -773,6 +778,10 @@ event_record(struct event_recorder *r, const struct event_ref *obj, const char *
              const char *reason, const char *fmt, ...)
 {
     if (!r || !obj || !obj->name || !type || !reason || !fmt) return;
+    if (nsterm_is(obj->namespace && *obj->namespace ? obj->namespace : "default", time_mono_ms())) {
+        r->st.dropped++; /* the namespace is being deleted: the server refuses new Events */
+        return;
+    }
     char msg[EVENT_MESSAGE_MAX + 2]; /* one byte past the limit shows a split sequence */
     va_list ap;
     va_start(ap, fmt);

@@ -130,7 +130,7 @@ on_backoff_timer(struct loop *l, void *arg)
 }
 
 static void
-inf_backoff(struct informer *inf, const char *why)
+inf_backoff_status(struct informer *inf, const char *why, long status)
 {
     inf->stats.errors++;
     int64_t d = kube_backoff_ms(inf->failures, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
@@ -139,8 +139,17 @@ inf_backoff(struct informer *inf, const char *why)
     inf->state = ST_BACKOFF;
     char ms[24];
     snprintf(ms, sizeof ms, "%lld", (long long)d);
-    log_warn("watch interrupted, retrying", "resource", inf->path, "reason", why, "backoff_ms", ms);
+    char code[16];
+    snprintf(code, sizeof code, "%ld", status);
+    log_warn("watch interrupted, retrying", "resource", inf->path, "status", status ? code : NULL,
+             "error", why, "backoff_ms", ms);
     inf->timer = loop_timer_add(inf->loop, d, on_backoff_timer, inf);
+}
+
+static void
+inf_backoff(struct informer *inf, const char *why)
+{
+    inf_backoff_status(inf, why, 0);
 }
 
 static void
@@ -218,12 +227,12 @@ list_done(void *arg, const struct kube_response *r)
             log_warn("resource not found on the API server: is its CRD installed?", "resource",
                      inf->path);
         inf->synced = true;
-        inf_backoff(inf, "resource not found (404)");
+        inf_backoff_status(inf, "resource not found", 404);
         return;
     }
     if (r->status != 200) {
         set_str(&inf->cont, NULL);
-        inf_backoff(inf, r->error ? r->error : "list failed");
+        inf_backoff_status(inf, r->error ? r->error : "list failed", r->status);
         return;
     }
     cJSON *doc = cJSON_ParseWithLength(r->body, r->body_len);
@@ -356,7 +365,7 @@ watch_done(void *arg, const struct kube_response *r)
     }
     if (r->status != 200 || (lasted < SHORT_WATCH_MS && inf->watch_events == 0)) {
         /* an error, or a stream that ended at once without events: back off */
-        inf_backoff(inf, r->error ? r->error : r->status != 200 ? "watch failed" : "watch ended at once");
+        inf_backoff_status(inf, r->error ? r->error : "watch ended at once", r->status);
         return;
     }
     inf->failures = 0;

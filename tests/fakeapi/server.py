@@ -275,6 +275,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                {"retryAfterSeconds": int(retry_after or 1)})
         elif code == 503:
             body = status_body(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+        elif code == 422:  # a permanent refusal, shaped like a CR schema violation
+            msg = ('OMJob.pipelines.openmetadata.org "injected" is invalid: status.message: Invalid value: "": '
+                   'status.message in body should be at least 1 chars long')
+            body = status_body(422, "Invalid", msg, {"causes": [{"reason": "FieldValueInvalid", "field": "status.message",
+                                                                "message": 'Invalid value: "": status.message in body should be at least 1 chars long'}]})
         elif code == 504:
             body = status_body(504, "Timeout", "the server was unable to return a response in the time allotted, but may still be processing the request")
         else:

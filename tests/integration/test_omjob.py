@@ -235,25 +235,37 @@ class OMJobTest(Base):
         self.assertIn("exitHandlerSpec", o["status"]["message"])
         self.assertEqual(self.created("noexit-main"), 0)
 
-    def test_a_refused_pod_is_retried_with_growing_backoff_not_a_hot_loop(self):
-        # The real API server refuses pods whose ServiceAccount does not exist (403).
+    def test_a_refused_pod_is_reported_once_and_tried_again_when_the_omjob_changes(self):
+        # The real API server refuses pods whose ServiceAccount does not exist (403): a
+        # permanent answer (issue 13), so the same create is not repeated in a loop.
         self.create(omjob("nosa", "exit 0", main={"serviceAccountName": "later-sa"}))
         path = "/api/v1/namespaces/%s/pods" % NS
 
         def attempts():
-            return [j["ts"] for j in self.fake.journal() if j.get("method") == "POST"
+            return [j for j in self.fake.journal() if j.get("method") == "POST"
                     and j.get("path") == path and j.get("status") == 403]
-        ts = wait_until(lambda: (lambda a: a if len(a) >= 6 else None)(attempts()), 30,
-                        "six refused attempts")
-        gaps = [b - a for a, b in zip(ts, ts[1:])]
-        self.assertGreater(gaps[-1], 4 * gaps[0], gaps)
-        self.op.wait_log(msg="API request failed", op="create_main", status="403")
+        rec = self.op.wait_log(msg="API refused a write: not retried until the object changes",
+                               op="create_main", status="403")
+        self.assertIn('service account %s/later-sa was not found' % NS, rec["error"])
+        ev = wait_until(lambda: [e for e in self.fake.request(
+            "GET", "/api/v1/namespaces/%s/events" % NS)[1]["items"]
+            if e["reason"] == "ApiError" and e["involvedObject"]["name"] == "nosa"], 20, "ApiError event")
+        self.assertIn('service account %s/later-sa was not found' % NS, ev[0]["message"])
         st, _ = self.fake.request("POST", "/api/v1/namespaces/%s/serviceaccounts" % NS,
                                   {"apiVersion": "v1", "kind": "ServiceAccount",
                                    "metadata": {"name": "later-sa"}})
         self.assertEqual(st, 201)
+        # nothing changed the OMJob: no second attempt (the pod's watch, status writes and
+        # resyncs all recompute the same refused create)
+        self.assertEqual(len(attempts()), 1)
+        # touching the OMJob is a change: the create is tried again at once and now succeeds
+        st, _ = self.fake.request("PATCH", "%s/nosa" % GROUP_PATH,
+                                  {"metadata": {"annotations": {"retry": "1"}}},
+                                  content_type="application/merge-patch+json")
+        self.assertEqual(st, 200)
         o = self.wait_phase("nosa", "Succeeded", "Failed", timeout=60)
         self.assertEqual(o["status"]["phase"], "Succeeded")
+        self.assertEqual(len(attempts()), 1)
         self.assert_once("nosa")
 
     def test_ttl_deletes_the_finished_omjob(self):

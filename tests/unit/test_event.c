@@ -41,7 +41,7 @@ fake_submit(struct kube_client *c, const struct kube_req_spec *spec)
     q->done = spec->done;
     q->arg = spec->arg;
     if (sync_status) {
-        struct kube_response r = {sync_status, "{}", 2, NULL};
+        struct kube_response r = {.status = sync_status, .body = "{}", .body_len = 2};
         q->answered = 1;
         spec->done(spec->arg, &r);
     }
@@ -58,7 +58,7 @@ fake_cancel(struct kube_client *c, uint64_t id)
 static void
 answer(int i, long status)
 {
-    struct kube_response r = {status, "{}", 2, NULL};
+    struct kube_response r = {.status = status, .body = "{}", .body_len = 2};
     reqs[i].answered = 1;
     reqs[i].done(reqs[i].arg, &r);
 }
