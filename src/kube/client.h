@@ -49,6 +49,8 @@ enum {
     KUBE_RETRY = 1,  /* retry 5xx, 429 and connection errors with backoff (Retry-After honoured) */
     KUBE_STREAM = 2, /* body goes to `data` as it arrives, not buffered */
     KUBE_LOW = 4,    /* a write that repeats one that failed: sent after first attempts */
+    KUBE_RELEASE = 8, /* a write that lets the server finish a deletion (a finalizer
+                         removal: one per object): its own lane and bucket, at 5x --qps */
 };
 
 struct kube_req_spec {

@@ -203,7 +203,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         app = self.server.app
         self.status_sent = None
         self.journaled = False
-        self.jinfo = {"kind": None, "name": None, "namespace": None}
+        # t_in: the request line has been read; ts (added by the journal): the answer goes out
+        self.jinfo = {"kind": None, "name": None, "namespace": None, "t_in": time.time()}
         self.user = None
         url = urllib.parse.urlsplit(self.path)
         self.rawpath = url.path
@@ -405,7 +406,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         rdef, version, ns, name, sub = parsed
         self.version = version
-        self.jinfo = {"kind": rdef.kind, "name": name, "namespace": ns}
+        self.jinfo.update(kind=rdef.kind, name=name, namespace=ns)
         watch = self.query.get("watch") in ("1", "true", "True")
         m = self.command
         if m in ("GET", "HEAD"):
