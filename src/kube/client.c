@@ -651,7 +651,7 @@ kube_client_get_stats(const struct kube_client *c, struct kube_client_stats *out
     *out = c->stats;
     out->inflight = 0;
     for (const struct req *r = c->reqs; r; r = r->next)
-        out->inflight++;
+        out->inflight += !r->qnode; /* on the wire or waiting to retry; streams included */
 }
 
 /* --- set-up ---------------------------------------------------------------------------- */
