@@ -64,6 +64,9 @@ def parse_args(argv=None):
                    help="410 for a continue token older than the compacted history")
     p.add_argument("--server-version", type=server_version, default=(1, 19),
                    help="Kubernetes version to behave as (default 1.19): /version, CR null handling, validation messages")
+    p.add_argument("--reject-empty-strings", action="store_true",
+                   help="reproduce kubernetes#99804 (1.16-1.20 built with Go >= 1.16): a \"\" in a typed CR field is a 422; "
+                        "no effect with --server-version 1.21 or later")
     return p.parse_args(argv)
 
 
@@ -317,7 +320,8 @@ class App:
             return ok()
         if parts == ["info"]:
             return ok({"port": self.port, "rv": self.store.rv,
-                       "server_version": "%d.%d" % self.opts.server_version, "min_rv": self.store.min_rv, "epoch": self.epoch,
+                       "server_version": "%d.%d" % self.opts.server_version,
+                       "reject_empty_strings": self.opts.reject_empty_strings and self.opts.server_version < (1, 21), "min_rv": self.store.min_rv, "epoch": self.epoch,
                        "paused": self.sim.paused, "kubelet_down": sorted(self.sim.kubelet_down)})
         if parts == ["cert-rights"] and m == "POST":
             self.cert_rights[body["cn"]] = body.get("rights", "")

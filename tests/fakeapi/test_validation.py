@@ -4,6 +4,7 @@ server, and the version-dependent parts (--server-version: nulls at 1.19 vs 1.20
 import json
 import os
 
+from fakeclient import FakeServer
 from util import ServerTest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -211,9 +212,84 @@ class Modern129Test(GadgetTest):
         self.assertEqual(self.create("x5", mode=None)["spec"].get("mode", "absent"), "absent")
 
 
+NULL_STR = 'Invalid value: "null": %s in body must be of type string: "null"'
+
+
+class EmptyStrings119Test(GadgetTest):
+    """--reject-empty-strings: kubernetes#99804, every typed, non-nullable "" is taken for a null."""
+    extra = ("--reject-empty-strings",)
+
+    def test_flag_reported(self):
+        self.assertIs(self.c.get("/fake/info").json()["reject_empty_strings"], True)
+
+    def test_every_write_path(self):
+        o = self.create("s1", mode="Fast")
+        W = G + "/s1"
+        self.refused(self.c.patch(W + "/status", {"status": {"message": ""}}), "status.message",
+                     NULL_STR % "status.message")
+        self.refused(self.c.post(G, gadget("s2", mode="Fast", free={"a": 1}, tags=["x", ""])), "spec.tags.1",
+                     NULL_STR % "spec.tags.1")
+        self.refused(self.c.put(W, dict(o, spec=dict(o["spec"], color=""))), "spec.color", NULL_STR % "spec.color")
+        self.refused(self.c.patch(W, [{"op": "add", "path": "/spec/items", "value": [{"name": "a", "value": ""}]}],
+                                  "application/json-patch+json"), "spec.items.0.value", NULL_STR % "spec.items.0.value")
+        self.refused(self.c.patch(W, {"spec": {"size": ""}}), "spec.size",
+                     'Invalid value: "null": spec.size in body must be of type integer,string: "null"')
+        cur = self.c.get(W).json()
+        self.refused(self.c.put(W + "/status", dict(cur, status={"phase": ""})), "status.phase", NULL_STR % "status.phase")
+
+    def test_other_validators_still_run(self):
+        r = self.c.post(G, gadget("s3", when=""))
+        self.assertEqual([(c["field"], c["message"]) for c in r.json()["details"]["causes"]],
+                         [("spec.when", NULL_STR % "spec.when"),
+                          ("spec.when", 'Invalid value: "": spec.when in body must be of type date-time: ""')])
+
+    def test_nullable_and_untyped_fields_accept_empty(self):
+        o = self.create("s4", note="", free={"e": "", "deep": {"x": ""}})
+        self.assertEqual((o["spec"]["note"], o["spec"]["free"]["e"]), ("", ""))
+        r = self.c.patch(G + "/s4/status", {"status": {"phase": "Running", "message": None}})
+        self.assertEqual(r.status, 200, r.body)
+
+
+class EmptyStringsOff119Test(GadgetTest):
+    def test_accepted_without_the_flag(self):
+        self.create("f1", color="", items=[{"name": "a", "value": ""}])
+        self.assertEqual(self.c.patch(G + "/f1/status", {"status": {"message": ""}}).status, 200)
+        self.assertIs(self.c.get("/fake/info").json()["reject_empty_strings"], False)
+
+
+class EmptyStrings121Test(GadgetTest):
+    """The bug was fixed in 1.21: the flag has no effect there."""
+    version = "1.21"
+    extra = ("--reject-empty-strings",)
+
+    def test_no_effect(self):
+        self.create("g1", color="")
+        self.assertEqual(self.c.patch(G + "/g1/status", {"status": {"message": ""}}).status, 200)
+        self.assertIs(self.c.get("/fake/info").json()["reject_empty_strings"], False)
+
+
 class RealCrdsTest(ServerTest):
     """The project's own CRDs as the fake loads them (--crds crds/)."""
     server_args = ("--time-scale", "0.02", "--crds", os.path.join(TOP, "crds"))
+
+    def test_omjob_status_message_empty_with_reject_empty_strings(self):
+        srv = FakeServer("--time-scale", "0.02", "--crds", os.path.join(TOP, "crds"), "--reject-empty-strings").start()
+        try:
+            c = srv.client("cert")
+            c.post("/api/v1/namespaces", {"metadata": {"name": "om"}})
+            O = "/apis/pipelines.openmetadata.org/v1/namespaces/om/omjobs"
+            body = {"apiVersion": "pipelines.openmetadata.org/v1", "kind": "OMJob", "metadata": {"name": "o"},
+                    "spec": {"mainPodSpec": {"image": "busybox", "command": ["true"]},
+                             "exitHandlerSpec": {"image": "busybox", "command": ["true"]}}}
+            r = c.post(O, body)
+            self.assertEqual(r.status, 201, r.body)
+            r = c.patch(O + "/o/status", {"status": {"phase": "Running", "message": ""}})
+            self.assertEqual(r.status, 422, r.body)
+            self.assertEqual(r.json()["message"], 'OMJob.pipelines.openmetadata.org "o" is invalid: status.message: '
+                             'Invalid value: "null": status.message in body must be of type string: "null"')
+            self.assertEqual(c.patch(O + "/o/status", {"status": {"phase": "Running"}}).status, 200)
+        finally:
+            srv.cleanup()
 
     def test_sequentialjob_duplicate_container_names(self):
         self.ns("sq")
