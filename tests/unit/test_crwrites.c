@@ -13,6 +13,7 @@
 #include "ctl/cronomjob.h"
 #include "ctl/observatory.h"
 #include "ctl/omjob.h"
+#include "ctl/omjspec.h"
 #include "ctl/pods.h"
 #include "ctl/seqjob.h"
 #include "kube/client.h"
@@ -793,4 +794,68 @@ TEST(crwrites_json_helpers)
     T_EQ_STR(s, "{\"n\":null,\"p\":\"v\"}");
     free(s);
     cJSON_Delete(o);
+}
+
+/* --- the OMJob schema check of CronOMJob templates (ctl/omjspec.h) ----------------------- */
+
+static int
+spec_err(const char *json, char *err, size_t n)
+{
+    cJSON *spec = cJSON_Parse(json);
+    int rc = omjspec_validate(spec, "spec.omJobSpec", err, n);
+    cJSON_Delete(spec);
+    return rc;
+}
+
+TEST(omjspec_accepts_what_the_schema_accepts)
+{
+    char err[512];
+    T_EQ_INT(spec_err("{\"mainPodSpec\":{\"image\":\"i\",\"imagePullPolicy\":\"Never\",\"env\":[{"
+                      "\"name\":\"A\",\"valueFrom\":{\"secretKeyRef\":{\"key\":\"k\"}}}],"
+                      "\"resources\":{\"limits\":{\"cpu\":\"500m\",\"memory\":\"1.5Gi\"},"
+                      "\"requests\":{\"cpu\":2,\"memory\":\"1e3\"}},\"tolerations\":[{\"any\":1}],"
+                      "\"securityContext\":{\"x\":[1]},\"unknownField\":5},"
+                      "\"exitHandlerSpec\":{},\"ttlSecondsAfterFinished\":0,"
+                      "\"exitHandlerRetries\":10,\"activeDeadlineSeconds\":1,\"extra\":null}",
+                      err, sizeof err),
+             0);
+}
+
+TEST(omjspec_names_the_field_of_each_rule)
+{
+    static const struct {
+        const char *spec, *want;
+    } cases[] = {
+        {"{}", "spec.omJobSpec.mainPodSpec: Required value"},
+        {"{\"mainPodSpec\":{}}", "spec.omJobSpec.mainPodSpec.image: Required value"},
+        {"{\"mainPodSpec\":{\"image\":1}}", "spec.omJobSpec.mainPodSpec.image: Invalid value: must be of type string"},
+        {"{\"mainPodSpec\":{\"image\":\"i\",\"imagePullPolicy\":\"Sometimes\"}}",
+         "spec.omJobSpec.mainPodSpec.imagePullPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\""},
+        {"{\"mainPodSpec\":{\"image\":\"i\",\"env\":[{\"value\":\"v\"}]}}", "spec.omJobSpec.mainPodSpec.env[0].name: Required value"},
+        {"{\"mainPodSpec\":{\"image\":\"i\",\"env\":[{\"name\":\"a\",\"valueFrom\":{\"fieldRef\":{}}}]}}",
+         "spec.omJobSpec.mainPodSpec.env[0].valueFrom.fieldRef.fieldPath: Required value"},
+        {"{\"mainPodSpec\":{\"image\":\"i\",\"resources\":{\"limits\":{\"cpu\":\"lots\"}}}}",
+         "spec.omJobSpec.mainPodSpec.resources.limits.cpu: Invalid value: \"lots\": must be a quantity (e.g. 500m, 2Gi)"},
+        {"{\"mainPodSpec\":{\"image\":\"i\",\"resources\":{\"limits\":{\"cpu\":0.5}}}}",
+         "spec.omJobSpec.mainPodSpec.resources.limits.cpu: Invalid value: must be of type integer or string"},
+        {"{\"mainPodSpec\":{\"image\":\"i\",\"nodeSelector\":{\"a\":true}}}", "spec.omJobSpec.mainPodSpec.nodeSelector.a: Invalid value: must be of type string"},
+        {"{\"mainPodSpec\":{\"image\":\"i\",\"command\":\"sh\"}}", "spec.omJobSpec.mainPodSpec.command: Invalid value: must be of type array"},
+        {"{\"mainPodSpec\":{\"image\":\"i\",\"activeDeadlineSeconds\":0}}",
+         "spec.omJobSpec.mainPodSpec.activeDeadlineSeconds: Invalid value: 0: should be greater than or equal to 1"},
+        {"{\"mainPodSpec\":{\"image\":\"i\"},\"exitHandlerRetries\":11}",
+         "spec.omJobSpec.exitHandlerRetries: Invalid value: 11: should be less than or equal to 10"},
+        {"{\"mainPodSpec\":{\"image\":\"i\"},\"ttlSecondsAfterFinished\":1.5}",
+         "spec.omJobSpec.ttlSecondsAfterFinished: Invalid value: must be of type integer"},
+        {"{\"mainPodSpec\":{\"image\":\"i\"},\"ttlSecondsAfterFinished\":3000000000}",
+         "spec.omJobSpec.ttlSecondsAfterFinished: Invalid value: out of range for int32"},
+        {"{\"mainPodSpec\":{\"image\":\"i\"},\"exitHandlerSpec\":[]}", "spec.omJobSpec.exitHandlerSpec: Invalid value: must be of type object"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[512];
+        T_EQ_INT(spec_err(cases[i].spec, err, sizeof err), -1);
+        T_EQ_STR(err, cases[i].want);
+    }
+    char small[16];
+    T_EQ_INT(spec_err("{}", small, sizeof small), -1); /* truncated, still terminated */
+    T_ASSERT(strlen(small) == sizeof small - 1);
 }
