@@ -36,6 +36,7 @@ struct omjob_obj {
     char phase[24];
     char main_pod[64], exit_pod[64];
     bool started;      /* status.startTime: the main pod's creation was confirmed */
+    bool has_message;  /* status.message is set (an empty one is deleted, not sent) */
     int64_t start_ms, completion_ms;
     bool main_recorded; /* status.mainPodReason set: the main outcome is on record */
     int main_exit;
@@ -96,6 +97,8 @@ omjob_trim(const cJSON *obj)
     copy_str(j->exit_pod, sizeof j->exit_pod, json_str(st, "exitHandlerPodName"));
     j->start_ms = json_time_ms(st, "startTime");
     j->started = j->start_ms != 0;
+    const char *sm = json_str(st, "message");
+    j->has_message = sm && *sm;
     j->completion_ms = json_time_ms(st, "completionTime");
     j->main_recorded = json_str(st, "mainPodReason") != NULL;
     copy_str(j->main_reason, sizeof j->main_reason, json_str(st, "mainPodReason"));
@@ -520,8 +523,10 @@ status_patch(const struct view *v)
     if (main_final) {
         if (v->main.out.exit_code >= 0)
             cJSON_AddNumberToObject(st, "mainPodExitCode", v->main.out.exit_code);
-        cJSON_AddStringToObject(st, "mainPodReason", v->main.out.reason ? v->main.out.reason : "");
-        cJSON_AddStringToObject(st, "mainPodMessage", v->main.out.message);
+        /* never empty: its presence is how a restart knows the outcome is on record */
+        const char *mr = v->main.out.reason;
+        cJSON_AddStringToObject(st, "mainPodReason", mr && *mr ? mr : "Unknown");
+        json_add_str(st, "mainPodMessage", v->main.out.message);
     }
     if (v->exits_created) {
         cJSON_AddStringToObject(st, "exitHandlerPodName", v->exit.name);
@@ -538,7 +543,7 @@ status_patch(const struct view *v)
         cJSON_AddStringToObject(st, "completionTime", now);
     }
     describe(v, msg, sizeof msg);
-    cJSON_AddStringToObject(st, "message", msg);
+    json_patch_str(st, "message", msg, j->has_message);
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
     ctl_condition(conds, "MainCompleted", main_final,
                   main_final ? v->main.out.reason : (started ? "Running" : "Pending"),
@@ -590,7 +595,7 @@ fail_invalid(struct omjob_ctl *c, struct view *v, const char *err)
     time_fmt_rfc3339(now, time_now_ms(), 0);
     cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
     cJSON_AddStringToObject(st, "phase", "Failed");
-    cJSON_AddStringToObject(st, "message", err);
+    json_add_str(st, "message", err);
     cJSON_AddStringToObject(st, "completionTime", now);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");

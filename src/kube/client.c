@@ -83,6 +83,9 @@ struct kube_client {
     struct kube_client_stats stats;
     unsigned rnd;
     struct metric *m_requests, *m_latency;
+    kube_fake_submit_fn fake_submit; /* tests: kube_client_new_fake */
+    kube_fake_cancel_fn fake_cancel;
+    void *fake_arg;
 };
 
 /* --- small pure helpers (tested) ------------------------------------------------------ */
@@ -573,6 +576,8 @@ dup_or_null(const char *s)
 uint64_t
 kube_submit(struct kube_client *c, const struct kube_req_spec *spec)
 {
+    if (c->fake_submit)
+        return c->fake_submit(c->fake_arg, spec);
     struct req *r = calloc(1, sizeof *r);
     if (!r)
         return 0;
@@ -631,6 +636,10 @@ kube_submit(struct kube_client *c, const struct kube_req_spec *spec)
 void
 kube_cancel(struct kube_client *c, uint64_t id)
 {
+    if (c->fake_cancel) {
+        c->fake_cancel(c->fake_arg, id);
+        return;
+    }
     for (struct req *r = c->reqs; r; r = r->next) {
         if (r->id != id)
             continue;
@@ -765,6 +774,20 @@ kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_clien
 fail:
     kube_client_free(c);
     return NULL;
+}
+
+struct kube_client *
+kube_client_new_fake(struct loop *l, kube_fake_submit_fn submit, kube_fake_cancel_fn cancel,
+                     void *arg)
+{
+    struct kube_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->loop = l;
+    c->fake_submit = submit;
+    c->fake_cancel = cancel;
+    c->fake_arg = arg;
+    return c;
 }
 
 void

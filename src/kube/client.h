@@ -84,6 +84,14 @@ struct kube_client *kube_client_new(struct loop *l, struct kube_config *cfg,
                                     size_t errlen);
 void kube_client_free(struct kube_client *c); /* cancels everything without callbacks */
 
+/* Tests: a client whose requests are handed to submit/cancel (with arg) instead of the
+ * network: no TLS, limiter, write queue or retries. submit returns the request's id (> 0)
+ * or 0, as kube_submit does. */
+typedef uint64_t (*kube_fake_submit_fn)(void *arg, const struct kube_req_spec *spec);
+typedef void (*kube_fake_cancel_fn)(void *arg, uint64_t id);
+struct kube_client *kube_client_new_fake(struct loop *l, kube_fake_submit_fn submit,
+                                         kube_fake_cancel_fn cancel, void *arg);
+
 /* Starts (or queues, for writes over the rate) a request. Returns an id > 0, or 0 if the
  * request could not even be queued (no memory, or KUBE_MAX_QUEUED_WRITES writes waiting;
  * then no callback runs). A write retried after a transient failure goes back into the
