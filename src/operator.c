@@ -32,6 +32,8 @@ struct operator {
     struct kube_client *client;
     struct responder *responder;
     struct lease *lease;
+    char identity[200];   /* the Lease holder identity, also in the User-Agent */
+    char user_agent[256];
     uint64_t shutdown_timer;
     uint64_t resync_timer;
     bool stopping;
@@ -292,15 +294,6 @@ on_term(struct loop *l, int signo, void *arg)
         stop_now(op);
 }
 
-static void
-on_lease_lost(void *arg)
-{
-    struct operator *op = arg;
-    /* Stop every write at once and restart clean: exit non-zero. */
-    op->exit_code = 3;
-    loop_stop(op->loop);
-}
-
 /* The safety net of a level-triggered operator: every REQUEUE_DELAY_SECONDS the
  * controllers look at their live objects again, whatever the watches said. */
 static void
@@ -312,13 +305,11 @@ on_resync_timer(struct loop *l, void *arg)
     op->resync_timer = loop_timer_add(l, op->cfg->requeue_delay_s * 1000, on_resync_timer, op);
 }
 
-static int
-setup_lease(struct operator *op)
+/* <pod name or host name>_<12 random hex digits>: unique per process, as client-go's. */
+static void
+make_identity(struct operator *op)
 {
-    const struct config *cfg = op->cfg;
-    if (!cfg->leader_elect)
-        return 0;
-    char host[128] = "omjob-operator", identity[200];
+    char host[128] = "omjob-operator";
     const char *pod = getenv("POD_NAME");
     if (pod && *pod)
         snprintf(host, sizeof host, "%s", pod);
@@ -331,15 +322,31 @@ setup_lease(struct operator *op)
             memset(rnd, 0, sizeof rnd);
         fclose(f);
     }
-    snprintf(identity, sizeof identity, "%s_%02x%02x%02x%02x%02x%02x", host, rnd[0], rnd[1],
-             rnd[2], rnd[3], rnd[4], rnd[5]);
+    snprintf(op->identity, sizeof op->identity, "%s_%02x%02x%02x%02x%02x%02x", host, rnd[0],
+             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    snprintf(op->user_agent, sizeof op->user_agent, "omjob-operator/%s (%s)", version_string(),
+             op->identity);
+}
+
+static int
+setup_lease(struct operator *op)
+{
+    const struct config *cfg = op->cfg;
+    if (!cfg->leader_elect)
+        return 0;
     const char *ns = cfg->operator_namespace && *cfg->operator_namespace ? cfg->operator_namespace
                                                                           : op->kcfg.namespace;
     struct lease_opts lo = {.namespace = ns ? ns : "default", .name = cfg->lease_name,
-                            .identity = identity, .duration_ms = cfg->lease_duration_s * 1000,
+                            .identity = op->identity, .duration_ms = cfg->lease_duration_s * 1000,
                             .renew_deadline_ms = cfg->renew_deadline_s * 1000,
                             .retry_period_ms = cfg->retry_period_s * 1000,
-                            .on_started = on_leading, .on_lost = on_lease_lost, .arg = op};
+                            .on_started = on_leading, .arg = op};
+    /* No on_lost: when the Lease is lost (its deadline passed, or another holder took it),
+     * writes stop at that instant already, since may_write() and the client's write gate
+     * follow lease_is_leader(), which goes by the clock. The operator stays up as a standby
+     * (caches and watches kept) and campaigns again; becoming leader again resyncs
+     * everything. It does not exit: the kubelet's CrashLoopBackOff would keep a replica down
+     * for up to 5 minutes after repeated losses. */
     op->lease = lease_new(op->loop, op->client, &lo);
     if (!op->lease)
         return -1;
@@ -479,15 +486,19 @@ operator_run(const struct config *cfg)
         log_error("cannot load the API server configuration", "error", err);
         goto out;
     }
+    make_identity(&op);
     struct kube_client_opts copts = {.qps = cfg->qps, .burst = cfg->burst,
                                      .connect_timeout_s = 10, .request_timeout_s = 60,
-                                     .max_body_bytes = 64u << 20, .max_retries = 8};
+                                     .max_body_bytes = 64u << 20, .max_retries = 8,
+                                     .user_agent = op.user_agent};
     op.client = kube_client_new(op.loop, &op.kcfg, &copts, err, sizeof err);
     if (!op.client) {
         log_error("cannot set up the API client", "error", err, "server", op.kcfg.server);
         goto out;
     }
-    log_info("API server", "server", op.kcfg.server, "source", op.kcfg.source);
+    log_info("API server", "server", op.kcfg.server, "source", op.kcfg.source, "user_agent",
+             op.user_agent);
+    kube_client_set_write_gate(op.client, may_write, &op);
     if (loop_signal(op.loop, SIGTERM, on_term, &op) || loop_signal(op.loop, SIGINT, on_term, &op) ||
         loop_signal(op.loop, SIGHUP, on_hup, &op) || setup_metrics(&op) ||
         setup_responder(&op) || setup_lease(&op) || setup_controllers(&op)) {

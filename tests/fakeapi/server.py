@@ -155,7 +155,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self.journaled = True
         self.server.app.journal.add({"method": self.command, "path": self.rawpath, "query": self.rawquery,
-                                     "status": self.status_sent, "user": self.user, **self.jinfo})
+                                     "status": self.status_sent, "user": self.user,
+                                     "userAgent": self.headers.get("User-Agent"), **self.jinfo})
 
     def write_chunk(self, data):
         if isinstance(data, str):
