@@ -75,9 +75,8 @@ jstr(const cJSON *o, const char *k)
 /* Logs a request's outcome when it differs from the last one logged (status and reason):
  * a failure that repeats on every retry is said once, with the API server's own words. */
 static void
-report(struct lease *ls, const char *op, const struct kube_response *r)
+report(struct lease *ls, const char *op, const struct kube_response *r, bool ok)
 {
-    bool ok = r->status >= 200 && r->status < 300;
     long st = ok ? 200 : r->status;
     const char *reason = r->reason ? r->reason : "";
     if (st == ls->last_status && !strcmp(reason, ls->last_reason))
@@ -215,7 +214,7 @@ write_done(void *arg, const struct kube_response *r)
 {
     struct lease *ls = arg;
     ls->req = 0;
-    report(ls, "write", r);
+    report(ls, "write", r, r->status == 200 || r->status == 201);
     if (r->status == 200 || r->status == 201) {
         ls->last_contact_ms = time_mono_ms();
         cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
@@ -253,7 +252,7 @@ read_done(void *arg, const struct kube_response *r)
 {
     struct lease *ls = arg;
     ls->req = 0;
-    report(ls, "read", r);
+    report(ls, "read", r, r->status == 200 || r->status == 404); /* 404: not created yet */
     if (r->status == 404) {
         ls->last_contact_ms = time_mono_ms();
         set(&ls->rv, NULL);
@@ -273,7 +272,11 @@ read_done(void *arg, const struct kube_response *r)
     enum lease_action a = lease_decide(&v, ls->identity, time_mono_ms());
     if (a == LEASE_WAIT) {
         step_down(ls, "another holder renewed the lease"); /* no-op unless we led */
-        schedule(ls, ls->o.retry_period_ms);
+        /* look again when it would expire if that is sooner than the retry period: a
+         * takeover then comes at most lease duration + retry period after the last renewal */
+        int64_t delay = ls->o.retry_period_ms,
+                expiry = ls->observed_at_ms + ls->duration_ms + 1 - time_mono_ms();
+        schedule(ls, expiry > 0 && expiry < delay ? expiry : delay);
         return;
     }
     write_lease(ls, a == LEASE_TAKE, false);
