@@ -226,7 +226,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(lat / 1000.0)
             fail = app.faults.take_failure(self.command, self.path)
             if fail:
-                code, ra = fail
+                code, ra, delay = fail
+                if delay:  # a server that is slow to refuse: the client may give up first
+                    time.sleep(delay / 1000.0)
                 self._fault_response(code, ra)
                 return
             self.user, groups, rights = self._authenticate()
