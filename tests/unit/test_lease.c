@@ -157,3 +157,22 @@ TEST(closed_write_gate_refuses_new_writes_and_drops_queued_ones_but_not_the_leas
     T_EQ_INT(st.requests, 2); /* neither was sent */
     env_free(&e);
 }
+
+#include "config.h"
+
+TEST(config_refuses_lease_timings_client_go_refuses)
+{
+    struct config c;
+    char err[256];
+    const char *ok[] = {"x", "--lease-duration-seconds", "3", "--renew-deadline-seconds", "2",
+                        "--retry-period-seconds", "1", NULL};
+    T_EQ_INT(config_load(&c, 7, ok, err, sizeof err), 0);
+    const char *equal[] = {"x", "--lease-duration-seconds", "10", NULL}; /* = renew deadline */
+    T_EQ_INT(config_load(&c, 3, equal, err, sizeof err), -1);
+    T_CONTAINS(err, "lease duration (10s) > renew deadline (10s)");
+    const char *jitter[] = {"x", "--renew-deadline-seconds", "6", "--retry-period-seconds", "5",
+                            NULL}; /* 6 <= 1.2 x 5 */
+    T_EQ_INT(config_load(&c, 5, jitter, err, sizeof err), -1);
+    const char *off[] = {"x", "--leader-elect=false", "--lease-duration-seconds", "10", NULL};
+    T_EQ_INT(config_load(&c, 4, off, err, sizeof err), 0); /* no election: not checked */
+}
