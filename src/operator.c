@@ -194,10 +194,17 @@ scrape(void *arg)
     metrics_set(m_api_retries, (double)cs.retries, "retry");
     metrics_set(m_api_retries, (double)cs.throttled_429, "throttled_429");
     metrics_set(m_api_retries, (double)cs.token_reloads, "token_reload");
+    metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");
     for (size_t i = 0; i < op->ctl.pods.n; i++)
         scrape_informer(op->ctl.pods.inf[i], "pods");
     if (op->ctl.nodes)
         scrape_informer(op->ctl.nodes, "nodes");
+}
+
+static double
+leader_gauge(void *arg)
+{
+    return may_write(arg) ? 1 : 0;
 }
 
 static int
@@ -212,14 +219,19 @@ setup_metrics(struct operator *op)
     m_api_requests = metrics_counter("omjob_api_responses_total",
                                      "API server responses by status class", l_class);
     m_api_retries = metrics_counter("omjob_api_client_events_total",
-                                    "API client retries, 429s and token re-reads", l_kind);
+                                    "API client retries, 429s, token re-reads and writes "
+                                    "refused or dropped while not the leader", l_kind);
     m_watch = metrics_counter("omjob_watch_events_total",
                               "Watch events, restarts, relists, 410s and errors", l_watch);
     m_cache = metrics_gauge("omjob_cache_objects", "Objects in the trimmed cache", l_res);
     static const char *const l_what[] = {"what", NULL};
     m_loop = metrics_gauge("omjob_loop", "Event loop: iterations and timers fired (monotonic), "
                                          "timers pending and fds watched (now)", l_what);
-    if (!m_api_requests || !m_api_retries || !m_watch || !m_cache || !m_loop)
+    if (!m_api_requests || !m_api_retries || !m_watch || !m_cache || !m_loop ||
+        !metrics_gauge_fn("omjob_leader",
+                          "1 while this replica may write: it holds the leader Lease "
+                          "(or runs without leader election) and is not shutting down",
+                          leader_gauge, op))
         return -1;
     if (metrics_register_process())
         return -1;

@@ -12,6 +12,7 @@ What leader election can promise, and what is asserted:
     it saw that renewal: so the two replicas' writes never interleave, and between the last
     write of one and the first of the next there are at least lease duration - renew deadline;
   - Lease renewals are never queued behind controller writes."""
+import re
 import signal
 import time
 import unittest
@@ -36,6 +37,12 @@ WRITE = ("POST", "PUT", "PATCH", "DELETE")
 def identity(op):
     """The replica's User-Agent, which the fake journals: 'omjob-operator/<v> (<identity>)'."""
     return op.wait_log(msg="API server")["user_agent"]
+
+
+def leader_gauge(op):
+    st, text = op.get("/metrics")
+    m = re.search(r"^omjob_leader (\S+)$", text, re.M)
+    return float(m.group(1)) if st == 200 and m else None
 
 
 def by(journal, ua):
@@ -98,6 +105,7 @@ class FailoverTest(HABase):
         b.wait_ready(30)
         ua_a, ua_b = identity(a), identity(b)
         self.assertNotEqual(ua_a, ua_b)
+        self.assertEqual((leader_gauge(a), leader_gauge(b)), (1, 0))
         # mains from 1 to 6 s (scripts run at time scale 0.05): some end before the kill, some
         # while nobody leads, some after the takeover
         names = ["ha-%d" % i for i in range(12)]
@@ -111,6 +119,7 @@ class FailoverTest(HABase):
         killed = time.time()
         a.stop(signal.SIGKILL)
         b.wait_log(msg="became leader", timeout=DURATION + RETRY + 10)
+        self.assertEqual(leader_gauge(b), 1)
         j = self.fake.journal()
         taken = min(t for t in renewals(j, ua_b))
         last_a = max(renewals(j, ua_a))
