@@ -12,6 +12,7 @@ What leader election can promise, and what is asserted:
     it saw that renewal: so the two replicas' writes never interleave, and between the last
     write of one and the first of the next there are at least lease duration - renew deadline;
   - Lease renewals are never queued behind controller writes."""
+import os
 import re
 import signal
 import time
@@ -193,6 +194,32 @@ class LocalClockTest(HABase):
         for n in names:
             self.assertEqual(self.created(j, n + "-main"), 1, n)
             self.assertEqual(self.created(j, n + "-exit"), 1, n)
+
+
+class LeaseForbiddenTest(HABase):
+    def test_a_lease_the_rbac_does_not_allow_is_reported_once_with_the_api_servers_words(self):
+        # issue 14: LEASE_NAME differs from the Role's resourceNames -> every Lease request 403
+        with open(os.path.join(self.fake.dir, "tokens"), "a") as f:
+            f.write("limited-token system:serviceaccount:ops:omjob *:pods,*:omjobs,*:events\n")
+        with open(self.fake.kubeconfig) as f:
+            kc = f.read().replace(self.fake.token, "limited-token")
+        path = os.path.join(self.fake.dir, "kubeconfig-limited")
+        with open(path, "w") as f:
+            f.write(kc)
+        op = Operator(path, *ELECTION, "--controllers", "omjob", "--watch-nodes=false")
+        self.ops.append(op)
+        ua = identity(op)
+        rec = op.wait_log(msg="lease request failed (said once until the outcome changes)")
+        self.assertEqual((rec["status"], rec["reason"], rec["op"]), ("403", "Forbidden", "read"))
+        self.assertIn('cannot get resource "leases"', rec["error"])
+        self.assertIn("system:serviceaccount:ops:omjob", rec["error"])
+        # it keeps trying on the retry period, and says nothing more
+        wait_until(lambda: len([j for j in by(self.fake.journal(), ua) if is_lease(j)]) >= 4,
+                   10, "four Lease attempts")
+        self.assertEqual(op.count_log(msg="lease request failed (said once until the outcome "
+                                          "changes)"), 1)
+        self.assertEqual(op.count_log(msg="became leader"), 0)
+        self.assertEqual(op.get("/readyz")[0], 503)
 
 
 class RenewalUnderStormTest(HABase):
