@@ -17,6 +17,7 @@
 #include "util/timeutil.h"
 #include "version.h"
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +328,9 @@ make_identity(struct operator *op)
         snprintf(host, sizeof host, "%s", pod);
     else
         gethostname(host, sizeof host - 1);
+    for (char *p = host; *p; p++) /* it goes into a header: no CR/LF, nothing odd */
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
+            *p = '-';
     unsigned char rnd[6] = {0};
     FILE *f = fopen("/dev/urandom", "rb");
     if (f) {

@@ -88,8 +88,8 @@ struct kube_client *kube_client_new(struct loop *l, struct kube_config *cfg,
 void kube_client_free(struct kube_client *c); /* cancels everything without callbacks */
 
 /* Starts (or queues, for writes over the rate) a request. Returns an id > 0, or 0 if the
- * request could not even be queued (no memory, or KUBE_MAX_QUEUED_WRITES writes waiting;
- * then no callback runs). A write retried after a transient failure goes back into the
+ * request could not even be queued (no memory, KUBE_MAX_QUEUED_WRITES writes waiting, or a
+ * write while the write gate is closed; then no callback runs). A write retried after a transient failure goes back into the
  * queue as KUBE_LOW, so retries never take the turn of first attempts. */
 uint64_t kube_submit(struct kube_client *c, const struct kube_req_spec *spec);
 void kube_cancel(struct kube_client *c, uint64_t id);
