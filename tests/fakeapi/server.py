@@ -224,7 +224,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             lat = app.faults.snapshot()["latency_ms"]
             if lat:
                 time.sleep(lat / 1000.0)
-            fail = app.faults.take_failure(self.command, self.path)
+            fail = app.faults.take_failure(self.command, self.path, self.headers.get("User-Agent", ""))
             if fail:
                 code, ra, delay = fail
                 if delay:  # a server that is slow to refuse: the client may give up first

@@ -148,6 +148,47 @@ class FailoverTest(HABase):
               "writes of the two replicas %.2f s apart" % (taken - killed, taken - last_a, gap))
 
 
+class PartitionTest(HABase):
+    def test_leader_cut_off_from_the_lease_only_stops_before_the_standby_starts(self):
+        """The issue's split brain: the leader's Lease requests hang, everything else it sends
+        succeeds; the standby takes the Lease after a lease duration."""
+        a = self.operator()
+        a.wait_log(msg="became leader")
+        b = self.operator()
+        b.wait_ready(30)
+        ua_a, ua_b = identity(a), identity(b)
+        self.fake.control("faults", {"fail_next": 100000, "status": 503, "match": LEASE,
+                                     "delay_ms": 2500, "agent": ua_a[ua_a.index("("):]})
+        cut = time.time()
+        names = []
+        while time.time() < cut + DURATION + RETRY + 2:
+            names.append("p-%d" % len(names))
+            self.create(omjob(names[-1], "sleep 1", "sleep 1"))
+            time.sleep(0.1)  # the pace of the arrivals, not a synchronisation
+        b.wait_log(msg="became leader", timeout=10)
+        for n in names:
+            wait_until(lambda: self.phase(n) == "Succeeded", 60, "OMJob %s\n%s" % (n, self.dump()))
+        j = self.fake.journal()
+        last_ok = max(renewals(j, ua_a))
+        taken = min(renewals(j, ua_b))
+        wa, wb = writes(j, ua_a), writes(j, ua_b)
+        self.assertTrue([e for e in wa if e["ts"] > cut], "the leader wrote after the cut")
+        self.assertLessEqual(max(e["ts"] for e in wa), last_ok + DEADLINE + LATENCY)
+        self.assertGreaterEqual(taken - last_ok, DURATION - LATENCY)
+        self.assertLessEqual(taken - last_ok, DURATION + RETRY + LATENCY)
+        gap = min(e["ts"] for e in wb) - max(e["ts"] for e in wa)
+        self.assertGreaterEqual(gap, DURATION - DEADLINE - LATENCY,
+                                "writes of both replicas %.2f s apart" % gap)
+        for n in names:
+            self.assertEqual(self.created(j, n + "-main"), 1, n)
+            self.assertEqual(self.created(j, n + "-exit"), 1, n)
+        self.assertEqual(a.count_log(msg="became leader"), 1)
+        self.assertIsNone(a.proc.poll())
+        print("\nPartition: the leader's last write %.2f s after its last renewal, the standby's "
+              "first %.2f s after it" % (max(e["ts"] for e in wa) - last_ok,
+                                         min(e["ts"] for e in wb) - last_ok))
+
+
 class LocalClockTest(HABase):
     def test_leader_that_cannot_renew_stops_writing_at_its_deadline_and_leads_again_later(self):
         a = self.operator()
