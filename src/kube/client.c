@@ -74,12 +74,14 @@ struct kube_client {
     struct tls *tls;
     struct curl_slist *resolve;
     char base_url[300];
-    char user_agent[80];
+    char user_agent[256];
     uint64_t curl_timer;
     uint64_t token_timer;
     uint64_t next_id;
     struct req *reqs;
     struct lane lanes[LANES];
+    bool (*gate)(void *arg); /* the write gate: NULL is open */
+    void *gate_arg;
     struct kube_client_stats stats;
     unsigned rnd;
     struct metric *m_requests, *m_latency;
@@ -476,12 +478,39 @@ check_done(struct kube_client *c)
 
 static int enqueue_write(struct req *r);
 
+/* May this write be sent now? The Lease always may; the rest only while the gate is open. */
+static bool
+gate_open(const struct kube_client *c, const struct req *r)
+{
+    return (r->flags & KUBE_PRIORITY) || !c->gate || c->gate(c->gate_arg);
+}
+
+/* Completes a write that was never sent (r->dropped) and frees it. */
+static void
+drop_unsent(struct req *r, const char *why)
+{
+    log_debug("write dropped before sending", "method", r->method, "path", r->path, "why", why);
+    struct kube_response resp = {0, "", 0, why, "", "", KUBE_PERMANENT, 1};
+    kube_done_fn done = r->done;
+    void *arg = r->arg;
+    req_free(r);
+    if (done)
+        done(arg, &resp);
+}
+
+#define NOT_LEADER "not sent: not the leader"
+
 static void
 on_retry_timer(struct loop *l, void *arg)
 {
     (void)l;
     struct req *r = arg;
     r->retry_timer = 0;
+    if (r->is_write && !gate_open(r->c, r)) {
+        r->c->stats.gated_writes++;
+        drop_unsent(r, NOT_LEADER);
+        return;
+    }
     if (r->is_write) { /* back through the limiter, behind first attempts */
         if (enqueue_write(r))
             deliver(r, 0, "could not queue the retry");
@@ -525,18 +554,15 @@ drain_writes(struct lane *q)
                 break;
             r->qnode = NULL;
             c->stats.queued_writes--;
+            if (!gate_open(c, r)) {
+                c->stats.gated_writes++;
+                drop_unsent(r, NOT_LEADER);
+                continue;
+            }
             if (!r->still_needed || r->still_needed(r->arg))
                 break;
             c->stats.dropped_writes++;
-            log_debug("write dropped before sending: no longer needed", "method", r->method,
-                      "path", r->path);
-            struct kube_response resp = {0, "", 0, "not sent: no longer needed", "", "",
-                                         KUBE_PERMANENT, 1};
-            kube_done_fn done = r->done;
-            void *arg = r->arg;
-            req_free(r);
-            if (done)
-                done(arg, &resp);
+            drop_unsent(r, "not sent: no longer needed");
         }
         if (!r) {
             limiter_give_back(&q->limiter);
@@ -556,6 +582,10 @@ enqueue_write(struct req *r)
     struct kube_client *c = r->c;
     struct lane *q = &c->lanes[r->lane];
     int64_t wait = 0;
+    if (r->flags & KUBE_PRIORITY) { /* the Lease: never behind the queue or the limiter */
+        (void)limiter_take(&q->limiter, time_mono_ms());
+        return req_start(r);
+    }
     if (!fairq_len(q->q) && (wait = limiter_take(&q->limiter, time_mono_ms())) <= 0)
         return req_start(r);
     r->qnode = fairq_push(q->q, r->flags & KUBE_LOW ? 2u : 1u, r->queue_key, r);
@@ -613,6 +643,12 @@ kube_submit(struct kube_client *c, const struct kube_req_spec *spec)
     }
     r->is_write = strcmp(spec->method, "GET") != 0;
     r->lane = spec->flags & KUBE_RELEASE ? LANE_RELEASES : LANE_WRITES;
+    if (r->is_write && !gate_open(c, r)) {
+        c->stats.gated_writes++;
+        log_debug("write refused: not the leader", "method", r->method, "path", r->path);
+        req_free(r);
+        return 0;
+    }
     if (r->is_write) {
         if (enqueue_write(r)) {
             if (fairq_len(c->lanes[r->lane].q) >= (c->opts.max_queued_writes ? c->opts.max_queued_writes
@@ -646,6 +682,13 @@ kube_cancel(struct kube_client *c, uint64_t id)
         req_free(r); /* out of the write queue too */
         return;
     }
+}
+
+void
+kube_client_set_write_gate(struct kube_client *c, bool (*open)(void *arg), void *arg)
+{
+    c->gate = open;
+    c->gate_arg = arg;
 }
 
 bool
@@ -740,7 +783,11 @@ kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_clien
             goto fail;
         }
     }
-    snprintf(c->user_agent, sizeof c->user_agent, "omjob-operator/%s", version_string());
+    if (opts->user_agent && *opts->user_agent)
+        snprintf(c->user_agent, sizeof c->user_agent, "%.200s", opts->user_agent);
+    else
+        snprintf(c->user_agent, sizeof c->user_agent, "omjob-operator/%s", version_string());
+    c->opts.user_agent = NULL; /* copied above; the caller's string may go */
     if (strchr(cfg->host, ':'))
         snprintf(c->base_url, sizeof c->base_url, "https://[%s]:%d", cfg->host, cfg->port);
     else

@@ -158,7 +158,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self.journaled = True
         self.server.app.journal.add({"method": self.command, "path": self.rawpath, "query": self.rawquery,
-                                     "status": self.status_sent, "user": self.user, **self.jinfo})
+                                     "status": self.status_sent, "user": self.user,
+                                     "userAgent": self.headers.get("User-Agent"), **self.jinfo})
 
     def write_chunk(self, data):
         if isinstance(data, str):
@@ -227,9 +228,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             lat = app.faults.snapshot()["latency_ms"]
             if lat:
                 time.sleep(lat / 1000.0)
-            fail = app.faults.take_failure(self.command, self.path)
+            fail = app.faults.take_failure(self.command, self.path, self.headers.get("User-Agent", ""))
             if fail:
-                code, ra = fail
+                code, ra, delay = fail
+                if delay:  # a server that is slow to refuse: the client may give up first
+                    time.sleep(delay / 1000.0)
                 self._fault_response(code, ra)
                 return
             self.user, groups, rights = self._authenticate()
