@@ -7,8 +7,9 @@ reports the true terminal state; the operator re-classifies the pod by it (READM
 means"). An exit handler lost with its node is not retried while it may still run."""
 import unittest
 
-from harness import wait_until
+from harness import FakeCluster, Operator, wait_until
 from test_omjob import NS, Base, omjob
+import test_observatory as obs
 
 
 class NodeBackBase(Base):
@@ -143,6 +144,43 @@ class NodeBackRetriesTest(NodeBackBase):
         wait_until(lambda: self.created("nodedel-exit-1") == 1, 20, "retry created")
         self.assertEqual(self.exit_pods("nodedel"), ["nodedel-exit", "nodedel-exit-1"])
         self.assertEqual(self.created("nodedel-exit"), 1)
+
+
+class ObservatoryNodeBackTest(obs.Base):
+    """The same rules for Observatory tasks (one implementation in src/ctl/pods.c)."""
+
+    def setUp(self):
+        self.fake = FakeCluster("--nodes", "2").start()
+        self.fake.ensure_namespace(obs.NS)
+        self.op = Operator(self.fake.kubeconfig, "--node-lost-grace-seconds", "2")
+        self.op.wait_ready(30)
+
+    def pod(self, name):
+        st, o = self.fake.request("GET", "/api/v1/namespaces/%s/pods/%s" % (obs.NS, name))
+        return o if st == 200 else None
+
+    def test_task_success_reported_late_wins_and_a_lost_task_is_not_retried(self):
+        self.fake.request("POST", obs.PATH, obs.observatory("wf", [
+            obs.task("lone", "sleep 60; exit 0", retries=1)]))   # 3 s scaled
+        wait_until(lambda: self.pod("wf-lone"), 20, "task pod")
+        wait_until(lambda: (self.pod("wf-lone") or {}).get("status", {}).get("phase") == "Running", 30,
+                   "task running")
+        node = self.pod("wf-lone")["spec"]["nodeName"]
+        self.fake.control("nodes/%s/kubelet-stop" % node, {"partition": True})
+        o = wait_until(lambda: (lambda o: o if any(t.get("reason") == "NodeLost"
+                                                   for t in (o.get("status") or {}).get("tasks", []))
+                                else None)(self.get("wf")), 60, "task recorded lost")
+        t = o["status"]["tasks"][0]
+        self.assertEqual(t["phase"], "Running")          # held: it may still run
+        self.assertIn("partitioned", t["message"])
+        self.assertIsNone(self.pod("wf-lone-1"))
+        self.fake.control("nodes/%s/kubelet-start" % node, {})
+        o = self.wait_phase("wf", "Succeeded", "Failed")
+        self.assertEqual(o["status"]["phase"], "Succeeded", o["status"])
+        t = o["status"]["tasks"][0]
+        self.assertEqual((t["phase"], t["reason"], t["exitCode"]), ("Succeeded", "Completed", 0))
+        self.assertIn("reported late by node %s" % node, o["status"]["message"])
+        self.assertEqual([n for _, n in self.creations()], ["wf-lone"])
 
 
 if __name__ == "__main__":
