@@ -410,7 +410,14 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
     }
     switch (t->out.kind) {
     case POD_PENDING:
-    case POD_RUNNING: s->state = STEP_RUNNING; break;
+    case POD_RUNNING:
+        s->state = STEP_RUNNING;
+        if (t->rec && t->rec->attempts == t->attempts && !strcmp(t->rec->reason, "NodeLost")) {
+            /* back from a lost node but not reported yet: the record stays until the report */
+            t->out.reason = t->rec->reason;
+            copy_str(t->out.message, sizeof t->out.message, t->rec->message);
+        }
+        break;
     case POD_SUCCEEDED: s->state = STEP_SUCCEEDED; break;
     default:
         if (attempts <= t->retries && pod_may_still_run(&t->out, t->podobj, node)) {

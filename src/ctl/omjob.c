@@ -172,6 +172,7 @@ struct view {
     enum workflow_phase phase;
     bool main_late, exit_late; /* a recorded NodeLost is corrected by a late report now */
     bool exit_held;            /* the exit pod is lost but may still run: no retry yet */
+    bool exit_was_lost;        /* recorded NodeLost, its node is back, no report yet */
 };
 
 enum { OP_CREATE_MAIN, OP_CREATE_EXIT, OP_DELETE_POD, OP_STATUS, OP_FINALIZER, OP_DELETE_OMJOB,
@@ -331,6 +332,8 @@ view_exit(struct omjob_ctl *c, struct view *v)
         e->out = pod_classify(NULL, ps, NULL, now, 0, 0);
     }
     e->state = state_of(&e->out);
+    /* back from a lost node but not reported yet: the record stays until the report */
+    v->exit_was_lost = lost_here && e->state == STEP_RUNNING;
     if (e->state == STEP_FAILED && created <= j->exit_retries) {
         /* a handler lost with its node is retried only once it surely no longer runs */
         v->exit_held = pod_may_still_run(&e->out, e->pod, node);
@@ -539,6 +542,8 @@ static const char *
 exit_reason_of(const struct view *v)
 {
     bool final = v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED;
+    if (v->exit_was_lost)
+        return v->j->exit_reason;
     return (final || v->exit_held) && v->exit.out.reason ? v->exit.out.reason : "";
 }
 
@@ -588,10 +593,13 @@ status_patch(const struct view *v)
         cJSON_AddStringToObject(st, "exitHandlerReason", exit_reason);
     else if (*j->exit_reason)
         cJSON_AddNullToObject(st, "exitHandlerReason");
-    if (exit_msg)
+    if (v->exit_was_lost) {
+        /* exitHandlerMessage stays as recorded */
+    } else if (exit_msg) {
         cJSON_AddStringToObject(st, "exitHandlerMessage", v->exit.out.message);
-    else if (j->exit_message)
+    } else if (j->exit_message) {
         cJSON_AddNullToObject(st, "exitHandlerMessage");
+    }
     if (final) {
         char done[TIME_RFC3339_MAX]; /* a late correction keeps the first completion time */
         time_fmt_rfc3339(done, j->completion_ms ? j->completion_ms : time_now_ms(), 0);
