@@ -696,10 +696,19 @@ note_transitions(struct omjob_ctl *c, const struct view *v)
                      v->main.out.reason ? v->main.out.reason : "", v->main.out.exit_code,
                      v->main_late ? ": " : "", v->main_late ? v->main.out.message : "");
     }
-    if (v->main_late)
+    if (v->main_late) {
         metrics_add(c->m_late, 1, "main");
-    if (v->exit_late)
+        log_info("a lost node reported the main pod late: NodeLost corrected", "omjob", v->o->key,
+                 "reason", v->main.out.reason, "message", v->main.out.message);
+    }
+    if (v->exit_late) {
         metrics_add(c->m_late, 1, "exit_handler");
+        log_info("a lost node reported the exit handler late: NodeLost corrected", "omjob",
+                 v->o->key, "reason", v->exit.out.reason, "message", v->exit.out.message);
+    }
+    if (v->exit_held && strcmp(j->exit_reason, "NodeLost"))
+        log_warn("exit handler lost with its node: not retried while it may still run", "omjob",
+                 v->o->key, "pod", v->exit.name, "message", v->exit.out.message);
     bool final = v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED;
     if (final && (!phase_final(j->phase) || v->main_late || v->exit_late)) {
         const struct pod_state *ps = v->exit.pod ? v->exit.pod->payload : NULL;

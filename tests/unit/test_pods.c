@@ -1150,3 +1150,47 @@ TEST(pods_may_still_run_until_certain)
     unload(&f);
     node_state_free(node);
 }
+
+/* ctl's last payloads of deleted pods: by key and owner uid, replaced per key, bounded */
+#include "ctl/ctl.h"
+
+TEST(pods_ctl_keeps_last_payloads_bounded)
+{
+    static struct ctl ctl; /* large: not on the stack */
+    struct fx f = {0};
+    char meta[160];
+    snprintf(meta, sizeof meta,
+             ",\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"OMJob\",\"name\":\"o\","
+             "\"uid\":\"owner-1\",\"controller\":true}]");
+    T_EQ_INT(load(&f, meta, NODE, st_exit0), 0);
+    ctl_pod_keep_last(&ctl, f.k); /* no payload: nothing kept */
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "ingest-main", "owner-1"));
+    f.k->payload = f.ps; /* as in the cache (unload frees ps itself) */
+    ctl_pod_keep_last(&ctl, f.k);
+    const struct pod_state *ps = ctl_pod_last(&ctl, "wire", "ingest-main", "owner-1");
+    T_ASSERT(ps != NULL && ps != f.ps);
+    T_EQ_STR(ps->phase, "Succeeded");
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "ingest-main", "owner-2")); /* another incarnation */
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "other", "owner-1"));
+    ctl_pod_keep_last(&ctl, f.k); /* the same key again: one entry */
+    size_t n = 0;
+    for (size_t i = 0; i < CTL_LAST_MAX; i++)
+        n += ctl.last[i].key != NULL;
+    T_EQ_INT((int)n, 1);
+    unload(&f);
+    /* CTL_LAST_MAX more pods push the first one out */
+    for (int i = 0; i < CTL_LAST_MAX; i++) {
+        char name_meta[200];
+        T_EQ_INT(load(&f, meta, NODE, st_exit3), 0);
+        snprintf(name_meta, sizeof name_meta, "wire/p%d", i);
+        free(f.k->key);
+        f.k->key = strdup(name_meta);
+        f.k->payload = f.ps;
+        ctl_pod_keep_last(&ctl, f.k);
+        unload(&f);
+    }
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "ingest-main", "owner-1"));
+    T_ASSERT(ctl_pod_last(&ctl, "wire", "p0", "owner-1") != NULL);
+    ctl_last_free(&ctl);
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "p0", "owner-1"));
+}
