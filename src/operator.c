@@ -65,7 +65,8 @@ on_pod(void *arg, enum informer_event ev, const struct kobj *o)
         const char *kind = controller_defs[i]->pod_owner_kind;
         if (op->controllers[i] && kind && strlen(kind) == kind_len &&
             !strncmp(kind, o->owner_ref, kind_len))
-            controller_defs[i]->pod_changed(op->controllers[i], o->ns, slash + 1);
+            controller_defs[i]->pod_changed(op->controllers[i], o->ns, slash + 1, o,
+                                            ev == INFORMER_DELETE);
     }
 }
 
@@ -482,6 +483,7 @@ teardown(struct operator *op)
     nswatch_free(&op->ctl.pods);
     informer_free(op->ctl.nodes);
     event_recorder_free(op->ctl.events);
+    ctl_last_free(&op->ctl);
     lease_free(op->lease);
     loop_timer_cancel(op->loop, op->shutdown_timer);
     loop_timer_cancel(op->loop, op->resync_timer);

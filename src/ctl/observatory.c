@@ -39,6 +39,7 @@ struct task_rec {
     int attempts;   /* pods created */
     int exit_code;  /* -1 unknown */
     char reason[40];
+    char *message; /* lost or late only (see pod_late_outcome), else NULL */
     int64_t start_ms, completion_ms;
 };
 
@@ -109,6 +110,8 @@ obs_free_payload(void *p)
     if (!o)
         return;
     free(o->doc);
+    for (size_t i = 0; o->tasks && i < o->ntasks; i++)
+        free(o->tasks[i].message);
     free(o->tasks);
     free(o->fingerprint);
     free(o);
@@ -143,6 +146,9 @@ obs_trim(const cJSON *obj)
         copy_str(r->name, sizeof r->name, json_str(t, "name"));
         copy_str(r->phase, sizeof r->phase, json_str(t, "phase"));
         copy_str(r->reason, sizeof r->reason, json_str(t, "reason"));
+        const char *m = json_str(t, "message");
+        if (m && *m)
+            r->message = strndup(m, 255); /* no memory: the message is only shown */
         r->attempts = (int)json_int(t, "attempts", 0);
         r->exit_code = (int)json_int(t, "exitCode", -1);
         r->start_ms = json_time_ms(t, "startTime");
@@ -181,6 +187,7 @@ struct task_view {
     struct pod_outcome out;
     int64_t start_ms, completion_ms, retry_at_ms;
     const struct task_rec *rec;
+    bool late; /* a recorded NodeLost corrected by a late report now */
 };
 
 struct view {
@@ -193,6 +200,7 @@ struct view {
     struct step steps[ENGINE_MAX_STEPS + 1];
     size_t max_concurrent;
     enum workflow_phase phase;
+    bool late; /* some task's recorded NodeLost is corrected now */
     char err[512];
 };
 
@@ -317,6 +325,29 @@ confirmed_gone(struct observatory_ctl *c, const char *ns, const char *pod)
     return strset_has(c->gone, key);
 }
 
+/* The recorded NodeLost of t's current pod, corrected by its late report (pods.h). */
+static bool
+late_report(struct observatory_ctl *c, const struct view *v, struct task_view *t,
+            const struct pod_state *ps)
+{
+    int64_t done = v->j->completion_ms;
+    if (!t->rec || t->rec->attempts != t->attempts ||
+        (done && time_now_ms() - done >= POD_LATE_WINDOW_MS))
+        return false;
+    if (!pod_late_outcome(t->rec->reason, t->podobj, ps, ctl_node_of(c->ctl, ps), &t->out))
+        return false;
+    t->late = true;
+    t->start_ms = t->rec->start_ms ? t->rec->start_ms : ps->started_ms;
+    t->completion_ms = ps->finished_ms ? ps->finished_ms : t->rec->completion_ms;
+    return true;
+}
+
+static enum step_state
+state_of(const struct pod_outcome *o)
+{
+    return o->kind == POD_SUCCEEDED ? STEP_SUCCEEDED : STEP_FAILED;
+}
+
 /* Derives one task's step state. Returns false when a pod's absence must be confirmed first. */
 static bool
 view_task(struct observatory_ctl *c, struct view *v, size_t i)
@@ -336,6 +367,9 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
     t->podobj = nswatch_get(&c->ctl->pods, v->o->ns, t->pod);
     t->out.exit_code = -1;
     t->out.reason = "";
+    /* the pod's payload: cached, else the last one seen before it left the cache */
+    const struct pod_state *ps = t->podobj ? t->podobj->payload
+                                           : ctl_pod_last(c->ctl, v->o->ns, t->pod, v->o->uid);
     if (t->rec && (!strcmp(t->rec->phase, "Succeeded") || !strcmp(t->rec->phase, "Failed") ||
                    !strcmp(t->rec->phase, "Skipped"))) {
         s->state = !strcmp(t->rec->phase, "Succeeded") ? STEP_SUCCEEDED
@@ -343,8 +377,13 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
                                                         : STEP_SKIPPED;
         t->out.exit_code = t->rec->exit_code;
         t->out.reason = t->rec->reason;
+        copy_str(t->out.message, sizeof t->out.message, t->rec->message);
         t->start_ms = t->rec->start_ms;
         t->completion_ms = t->rec->completion_ms;
+        if (s->state == STEP_FAILED && late_report(c, v, t, ps)) {
+            s->state = state_of(&t->out);
+            v->late = true;
+        }
         return true;
     }
     if (!attempts) {
@@ -352,9 +391,13 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
         return true;
     }
     int64_t now = time_now_ms();
-    const struct pod_state *ps = t->podobj ? t->podobj->payload : NULL;
+    const struct node_state *node = NULL;
+    if (late_report(c, v, t, ps)) { /* held as lost, and now its node reported */
+        s->state = state_of(&t->out);
+        return true;
+    }
     if (t->podobj) {
-        struct node_state *node = ctl_node_of(c->ctl, ps);
+        node = ctl_node_of(c->ctl, ps);
         int64_t deadline = json_int(t->spec, "activeDeadlineSeconds", 0);
         t->out = pod_classify(t->podobj, ps, node, now, c->ctl->cfg->node_lost_grace_s * 1000,
                               deadline > 0 && ps && ps->start_time_ms
@@ -363,16 +406,26 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
         t->start_ms = ps ? (ps->started_ms ? ps->started_ms : ps->start_time_ms) : 0;
         t->completion_ms = ps ? ps->finished_ms : 0;
     } else {
-        if (!confirmed_gone(c, v->o->ns, t->pod))
+        if (!ps && !confirmed_gone(c, v->o->ns, t->pod))
             return false;
-        t->out = pod_classify(NULL, NULL, NULL, now, 0, 0);
+        t->out = pod_classify(NULL, ps, NULL, now, 0, 0);
+        t->completion_ms = ps ? ps->finished_ms : 0;
     }
     switch (t->out.kind) {
     case POD_PENDING:
-    case POD_RUNNING: s->state = STEP_RUNNING; break;
+    case POD_RUNNING:
+        s->state = STEP_RUNNING;
+        if (t->rec && t->rec->attempts == t->attempts && !strcmp(t->rec->reason, "NodeLost")) {
+            /* back from a lost node but not reported yet: the record stays until the report */
+            t->out.reason = t->rec->reason;
+            copy_str(t->out.message, sizeof t->out.message, t->rec->message);
+        }
+        break;
     case POD_SUCCEEDED: s->state = STEP_SUCCEEDED; break;
     default:
-        if (attempts <= t->retries) {
+        if (attempts <= t->retries && pod_may_still_run(&t->out, t->podobj, node)) {
+            s->state = STEP_RUNNING; /* lost with its node: retried once it surely stopped */
+        } else if (attempts <= t->retries) {
             s->state = STEP_RETRYING;
             int64_t delay = RETRY_BASE_MS;
             for (int k = 1; k < attempts && delay < RETRY_CAP_MS; k++)
@@ -445,6 +498,9 @@ status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh
             cJSON_AddNumberToObject(o, "exitCode", t->out.exit_code);
         if (t->out.reason && *t->out.reason)
             cJSON_AddStringToObject(o, "reason", t->out.reason);
+        if (!strcmp(t->out.reason ? t->out.reason : "", "NodeLost") ||
+            strstr(t->out.message, POD_LATE_MARK))
+            json_add_str(o, "message", t->out.message);
         json_add_time(o, "startTime", t->start_ms);
         if (v->steps[i].state == STEP_SUCCEEDED || v->steps[i].state == STEP_FAILED)
             json_add_time(o, "completionTime", t->completion_ms);
@@ -470,11 +526,19 @@ status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh
     if (final)
         json_add_time(st, "completionTime", v->j->completion_ms ? v->j->completion_ms
                                                            : (last_end ? last_end : time_now_ms()));
-    char msg[256] = "";
+    char msg[512] = "";
     if (final && failed[0])
         snprintf(msg, sizeof msg, "task %s failed", failed);
+    else if (final && v->phase == PHASE_FAILED)
+        snprintf(msg, sizeof msg, "tasks were skipped after a failure since corrected");
     else if (final)
         snprintf(msg, sizeof msg, "all tasks succeeded");
+    for (size_t i = 0; !fresh_run && i < v->n; i++) {
+        size_t len = strlen(msg);
+        if (strstr(v->t[i].out.message, POD_LATE_MARK) && len < sizeof msg)
+            snprintf(msg + len, sizeof msg - len, "%stask %s: %s", len ? "; " : "", v->t[i].name,
+                     v->t[i].out.message);
+    }
     json_patch_str(st, "message", msg, v->j->has_message);
     char *fp = fingerprint(st);
     if (fp && v->j->fingerprint && !strcmp(fp, v->j->fingerprint) && !fresh_run) {
@@ -626,6 +690,10 @@ act(struct observatory_ctl *c, struct view *v)
     }
     if (scheduled && v->j->run == 0)
         return false; /* waiting for the first slot */
+    if (final && v->late) { /* a late report corrects the finished run: status only */
+        char *body = status_body(v, v->j->run, v->j->last_schedule_ms, false);
+        return body && patch_status(c, v, body) == 0;
+    }
     if (final)
         return false;
     if (v->j->ntasks == 0 && validate_tasks(v)) {
@@ -753,10 +821,22 @@ on_obs(void *arg, enum informer_event ev, const struct kobj *o)
 }
 
 void
-observatory_ctl_pod_changed(struct observatory_ctl *c, const char *ns, const char *name)
+observatory_ctl_pod_changed(struct observatory_ctl *c, const char *ns, const char *name,
+                            const struct kobj *pod, bool gone)
 {
     char key[320];
     snprintf(key, sizeof key, "%s/%s", ns, name);
+    const struct pod_state *ps = pod->payload;
+    if (gone && ps && (!strcmp(ps->phase, "Succeeded") || !strcmp(ps->phase, "Failed"))) {
+        /* keep its terminal state while the run may still read it (a late report) */
+        struct kobj *o = nswatch_get_key(&c->obs, key);
+        const struct obs_obj *j = o ? o->payload : NULL;
+        bool wanted = j && strcmp(j->phase, "Succeeded") && strcmp(j->phase, "Failed");
+        for (size_t i = 0; j && !wanted && i < j->ntasks; i++)
+            wanted = !strcmp(j->tasks[i].reason, "NodeLost");
+        if (wanted)
+            ctl_pod_keep_last(c->ctl, pod);
+    }
     workqueue_add(c->queue, key);
 }
 

@@ -293,7 +293,8 @@ class App:
             ev = threading.Event()
 
             def do():
-                res["done"] = self.sim.kubelet_stop(parts[1]) if parts[2] == "kubelet-stop" else self.sim.kubelet_start(parts[1])
+                res["done"] = (self.sim.kubelet_stop(parts[1], partition=bool(body.get("partition")))
+                               if parts[2] == "kubelet-stop" else self.sim.kubelet_start(parts[1]))
                 ev.set()
             self.sim.after(0, do, always=True)
             ev.wait(10)

@@ -421,11 +421,12 @@ static void
 on_pod(void *arg, enum informer_event ev, const struct kobj *o)
 {
     (void)arg;
-    (void)ev;
+    bool gone = ev == INFORMER_DELETE;
     if (!o->owner_ref) return;
-    if (!strncmp(o->owner_ref, "OMJob/", 6)) omjob_ctl_pod_changed(O.omjob, o->ns, o->owner_ref + 6);
+    if (!strncmp(o->owner_ref, "OMJob/", 6))
+        omjob_ctl_pod_changed(O.omjob, o->ns, o->owner_ref + 6, o, gone);
     if (!strncmp(o->owner_ref, "Observatory/", 12))
-        observatory_ctl_pod_changed(O.obs, o->ns, o->owner_ref + 12);
+        observatory_ctl_pod_changed(O.obs, o->ns, o->owner_ref + 12, o, gone);
 }
 
 /* Runs loop and server until nothing is left to do (or rounds run out). */
