@@ -115,6 +115,23 @@ class NodeBackRetriesTest(NodeBackBase):
         self.assertEqual(self.exit_pods("held"), ["held-exit"])
         self.assert_once("held")
 
+    def test_held_exit_handler_evicted_while_away_still_reports_late(self):
+        # the taint manager deletes the lost pod (300 s toleration, scaled); it stays Terminating,
+        # and the returning kubelet's report arrives just before the pod goes away
+        self.create(omjob("evicted", "exit 0", exit_script="sleep 60; exit 0", exitHandlerRetries=1))
+        node = self.running_on("evicted-exit")
+        self.partition(node)
+        wait_until(lambda: (self.pod("evicted-exit") or {}).get("metadata", {}).get("deletionTimestamp"),
+                   60, "taint eviction of the lost exit handler")
+        self.assertEqual(self.get("evicted")["status"].get("exitHandlerReason"), "NodeLost")
+        self.heal(node)
+        o = self.wait_phase("evicted", "Succeeded", "Failed", timeout=30)
+        self.assertEqual(o["status"]["phase"], "Succeeded", o["status"])
+        self.assertIn("reported late by node %s" % node, o["status"]["message"])
+        wait_until(lambda: self.pod("evicted-exit") is None, 20, "exit pod gone")
+        self.assertEqual(self.exit_pods("evicted"), ["evicted-exit"])
+        self.assert_once("evicted")
+
     def test_lost_exit_handler_is_retried_once_its_pod_is_force_deleted(self):
         self.create(omjob("forced", "exit 0", exit_script="hang", exitHandlerRetries=1))
         node = self.running_on("forced-exit")
