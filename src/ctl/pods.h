@@ -33,7 +33,8 @@
  *     by rows 2-7; the payload carries its own deletionTimestamp for row 4.
  * (3) Node loss keeps phase Running on a real cluster (k8s-wire 113); the node's Ready
  *     lastTransitionTime says since when. A partitioned (not dead) node may still be
- *     running the container. A node without a Ready transition time is not judged lost.
+ *     running the container (see "a lost node comes back" below). A node without a Ready
+ *     transition time is not judged lost; a deleted node (pod_node_deleted) is lost at once.
  * (4) Whatever keeps it pending: ErrImagePull, ImagePullBackOff, ErrImageNeverPull,
  *     InvalidImageName, CreateContainerConfigError, Unschedulable, ContainerCreating...;
  *     the message names it.
