@@ -325,21 +325,25 @@ confirmed_gone(struct observatory_ctl *c, const char *ns, const char *pod)
     return strset_has(c->gone, key);
 }
 
-/* The recorded NodeLost of t's current pod, corrected by its late report (pods.h). */
-static bool
+/* The recorded NodeLost of t's current pod, corrected by its late report (pods.h): 1 done,
+ * 0 none, -1 not yet readable (the task stays as recorded, not retried). */
+static int
 late_report(struct observatory_ctl *c, const struct view *v, struct task_view *t,
             const struct pod_state *ps)
 {
     int64_t done = v->j->completion_ms;
     if (!t->rec || t->rec->attempts != t->attempts ||
         (done && time_now_ms() - done >= POD_LATE_WINDOW_MS))
-        return false;
-    if (!pod_late_outcome(t->rec->reason, t->podobj, ps, ctl_node_of(c->ctl, ps), &t->out))
-        return false;
+        return 0;
+    struct pod_outcome late;
+    int rc = pod_late_outcome(t->rec->reason, t->podobj, ps, ctl_node_of(c->ctl, ps), &late);
+    if (rc <= 0)
+        return rc;
+    t->out = late;
     t->late = true;
     t->start_ms = t->rec->start_ms ? t->rec->start_ms : ps->started_ms;
     t->completion_ms = ps->finished_ms ? ps->finished_ms : t->rec->completion_ms;
-    return true;
+    return 1;
 }
 
 static enum step_state
@@ -380,7 +384,7 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
         copy_str(t->out.message, sizeof t->out.message, t->rec->message);
         t->start_ms = t->rec->start_ms;
         t->completion_ms = t->rec->completion_ms;
-        if (s->state == STEP_FAILED && late_report(c, v, t, ps)) {
+        if (s->state == STEP_FAILED && late_report(c, v, t, ps) > 0) {
             s->state = state_of(&t->out);
             v->late = true;
         }
@@ -392,11 +396,16 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
     }
     int64_t now = time_now_ms();
     const struct node_state *node = NULL;
-    if (late_report(c, v, t, ps)) { /* held as lost, and now its node reported */
-        s->state = state_of(&t->out);
+    int late = late_report(c, v, t, ps);
+    if (late < 0) { /* its node reported, we cannot read how yet: still lost, no retry */
+        s->state = STEP_RUNNING;
+        t->out.reason = t->rec->reason;
+        copy_str(t->out.message, sizeof t->out.message, t->rec->message);
         return true;
     }
-    if (t->podobj) {
+    if (late > 0) {
+        /* held as lost, and now its node reported: that outcome, retried if it failed */
+    } else if (t->podobj) {
         node = ctl_node_of(c->ctl, ps);
         int64_t deadline = json_int(t->spec, "activeDeadlineSeconds", 0);
         t->out = pod_classify(t->podobj, ps, node, now, c->ctl->cfg->node_lost_grace_s * 1000,

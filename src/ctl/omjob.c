@@ -270,7 +270,7 @@ view_main(struct omjob_ctl *c, struct view *v)
         copy_str(m->out.message, sizeof m->out.message, j->main_message ? j->main_message : "");
         const struct pod_state *ps = pod_or_last(c, v, m);
         v->main_late = late_open(j, now) && pod_late_outcome(j->main_reason, m->pod, ps,
-                                                             ctl_node_of(c->ctl, ps), &m->out);
+                                                             ctl_node_of(c->ctl, ps), &m->out) > 0;
     } else if (m->pod) {
         const struct pod_state *ps = m->pod->payload;
         m->out = pod_classify(m->pod, ps, ctl_node_of(c->ctl, ps), now,
@@ -316,7 +316,7 @@ view_exit(struct omjob_ctl *c, struct view *v)
         const struct pod_state *ps = pod_or_last(c, v, e);
         v->exit_late = lost_here && late_open(j, now) &&
                        pod_late_outcome(j->exit_reason, e->pod, ps, ctl_node_of(c->ctl, ps),
-                                        &e->out);
+                                        &e->out) > 0;
         e->state = e->out.kind == POD_SUCCEEDED ? STEP_SUCCEEDED : STEP_FAILED;
         return true;
     }
@@ -326,7 +326,13 @@ view_exit(struct omjob_ctl *c, struct view *v)
     }
     const struct pod_state *ps = pod_or_last(c, v, e);
     const struct node_state *node = ctl_node_of(c->ctl, ps);
-    if (lost_here && pod_late_outcome(j->exit_reason, e->pod, ps, node, &e->out)) {
+    int late = lost_here ? pod_late_outcome(j->exit_reason, e->pod, ps, node, &e->out) : 0;
+    if (late < 0) { /* its node reported, we cannot read how yet: still lost, no retry */
+        e->state = STEP_RUNNING;
+        v->exit_was_lost = true;
+        return true;
+    }
+    if (late > 0) {
         v->exit_late = true;
     } else if (e->pod) {
         e->out = pod_classify(e->pod, ps, node, now, c->ctl->cfg->node_lost_grace_s * 1000,

@@ -407,16 +407,18 @@ finished_before_return(const struct pod_state *ps, const struct node_state *node
            ps->finished_ms > 0 && ps->finished_ms < node->ready_since_ms;
 }
 
-bool
+int
 pod_late_outcome(const char *recorded_reason, const struct kobj *pod, const struct pod_state *ps,
                  const struct node_state *node, struct pod_outcome *late)
 {
-    if (!recorded_reason || strcmp(recorded_reason, "NodeLost") || !ps) return false;
-    if (strcmp(ps->phase, "Succeeded") && strcmp(ps->phase, "Failed")) return false;
+    if (!recorded_reason || strcmp(recorded_reason, "NodeLost") || !ps) return 0;
+    if (strcmp(ps->phase, "Succeeded") && strcmp(ps->phase, "Failed")) return 0;
     struct pod_outcome o = classify_terminal(pod, ps);
     if (o.kind != POD_SUCCEEDED && !strcmp(o.reason, "Deleted")) {
-        if (!finished_before_return(ps, node)) return false; /* stopped by the deletion */
-        struct pod_state own = *ps;                            /* it ended on its own */
+        /* a terminal report means its kubelet is back; the node's Ready may not be read yet */
+        if (node && !node->deleted && node->ready != 1) return -1;
+        if (!finished_before_return(ps, node)) return 0; /* stopped by the deletion */
+        struct pod_state own = *ps;                        /* it ended on its own */
         own.deletion_ms = 0;
         o = classify_terminal(NULL, &own);
     }
@@ -425,7 +427,7 @@ pod_late_outcome(const char *recorded_reason, const struct kobj *pod, const stru
     set_msg(&o, "%.180s (" POD_LATE_MARK " %.40s)", first,
             ps->node_name ? ps->node_name : "(unknown)");
     *late = o;
-    return true;
+    return 1;
 }
 
 bool

@@ -33,7 +33,8 @@
  *     by rows 2-7; the payload carries its own deletionTimestamp for row 4.
  * (3) Node loss keeps phase Running on a real cluster (k8s-wire 113); the node's Ready
  *     lastTransitionTime says since when. A partitioned (not dead) node may still be
- *     running the container. A node without a Ready transition time is not judged lost.
+ *     running the container (see "a lost node comes back" below). A node without a Ready
+ *     transition time is not judged lost; a deleted node (pod_node_deleted) is lost at once.
  * (4) Whatever keeps it pending: ErrImagePull, ImagePullBackOff, ErrImageNeverPull,
  *     InvalidImageName, CreateContainerConfigError, Unschedulable, ContainerCreating...;
  *     the message names it.
@@ -151,9 +152,12 @@ struct pod_outcome pod_classify(const struct kobj *pod, const struct pod_state *
  * that still ran when its node came back is stopped then: that ends it but tells nothing new.
  * The node (its current state, NULL unknown) tells the two apart: its kubelet saw the deletion
  * only once back, at its Ready transition, so a container that finished before that ended on
- * its own, whatever the deletion's timestamps say. Returns true and fills *late, its message
- * ending in "(reported late by node N)"; false otherwise. */
-bool pod_late_outcome(const char *recorded_reason, const struct kobj *pod,
+ * its own, whatever the deletion's timestamps say. Returns 1 and fills *late, its message
+ * ending in "(reported late by node N)"; 0 when there is no late outcome; -1 when it cannot
+ * be told yet: a deleted pod's terminal report while its node (known, not deleted) is not
+ * read back Ready - the kubelet that reported is back, its node status follows (and a node
+ * change looks at everything again). A lost pod whose answer is -1 is not retried. */
+int pod_late_outcome(const char *recorded_reason, const struct kobj *pod,
                       const struct pod_state *ps, const struct node_state *node,
                       struct pod_outcome *late);
 

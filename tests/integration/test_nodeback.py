@@ -6,6 +6,7 @@ NODE_LOST_GRACE_SECONDS the operator records the pod as NodeLost. When the kubel
 reports the true terminal state; the operator re-classifies the pod by it (README "What final
 means"). An exit handler lost with its node is not retried while it may still run."""
 import unittest
+import urllib.request
 
 from harness import FakeCluster, Operator, wait_until
 from test_omjob import NS, Base, omjob
@@ -25,6 +26,11 @@ class NodeBackBase(Base):
 
     def heal(self, node):
         self.fake.control("nodes/%s/kubelet-start" % node, {})
+
+    def metrics(self):
+        port = int(self.op.wait_log(msg="metrics endpoint listening")["port"])
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            return r.read().decode()
 
     def exit_pods(self, name):
         return sorted({j["name"] for j in self.fake.journal()
@@ -55,6 +61,10 @@ class NodeBackTest(NodeBackBase):
         self.assert_once("late-exit")
         wait_until(lambda: "OMJobCompleted" in self.event_reasons("late-exit"), 10, "OMJobCompleted event")
         self.assertIn("OMJobFailed", self.event_reasons("late-exit"))   # the first verdict stays in history
+        metrics = self.metrics()
+        self.assertIn('omjob_late_reports_total{stage="exit_handler"} 1', metrics)
+        self.assertIn('omjob_status_transitions_total{from_phase="Failed",to_phase="Succeeded"} 1', metrics)
+        self.assertIn('omjob_active{phase="Succeeded"} 1', metrics)
 
     def test_main_success_reported_late_after_the_operator_deleted_the_lost_pod(self):
         self.create(omjob("late-main", "sleep 60; exit 0"))
@@ -114,6 +124,23 @@ class NodeBackRetriesTest(NodeBackBase):
         self.assertEqual(o["status"]["exitHandlerAttempts"], 1)
         self.assertEqual(self.exit_pods("held"), ["held-exit"])
         self.assert_once("held")
+
+    def test_held_exit_handler_evicted_while_away_still_reports_late(self):
+        # the taint manager deletes the lost pod (300 s toleration, scaled); it stays Terminating,
+        # and the returning kubelet's report arrives just before the pod goes away
+        self.create(omjob("evicted", "exit 0", exit_script="sleep 60; exit 0", exitHandlerRetries=1))
+        node = self.running_on("evicted-exit")
+        self.partition(node)
+        wait_until(lambda: (self.pod("evicted-exit") or {}).get("metadata", {}).get("deletionTimestamp"),
+                   60, "taint eviction of the lost exit handler")
+        self.assertEqual(self.get("evicted")["status"].get("exitHandlerReason"), "NodeLost")
+        self.heal(node)
+        o = self.wait_phase("evicted", "Succeeded", "Failed", timeout=30)
+        self.assertEqual(o["status"]["phase"], "Succeeded", o["status"])
+        self.assertIn("reported late by node %s" % node, o["status"]["message"])
+        wait_until(lambda: self.pod("evicted-exit") is None, 20, "exit pod gone")
+        self.assertEqual(self.exit_pods("evicted"), ["evicted-exit"])
+        self.assert_once("evicted")
 
     def test_lost_exit_handler_is_retried_once_its_pod_is_force_deleted(self):
         self.create(omjob("forced", "exit 0", exit_script="hang", exitHandlerRetries=1))

@@ -1110,7 +1110,8 @@ TEST(pods_late_outcome_after_a_deletion_asks_the_node)
     T_EQ_STR(pod_classify(f.k, f.ps, NULL, NOW, GRACE_MS, 0).reason, "Deleted");
     T_ASSERT(!pod_late_outcome("NodeLost", f.k, f.ps, NULL, &o)); /* node unknown */
     struct node_state away = {.ready = -1, .ready_since_ms = ts("2026-11-22T03:41:00Z")};
-    T_ASSERT(!pod_late_outcome("NodeLost", f.k, f.ps, &away, &o)); /* not back */
+    T_EQ_INT(pod_late_outcome("NodeLost", f.k, f.ps, &away, &o), -1); /* not read back yet */
+    T_EQ_INT(pod_late_outcome("NodeLost", f.k, f.ps, &pod_node_deleted, &o), 0);
     back.ready_since_ms = ts("2026-11-22T03:44:00Z");
     T_ASSERT(pod_late_outcome("NodeLost", f.k, f.ps, &back, &o));
     T_EQ_INT(o.kind, POD_SUCCEEDED);
