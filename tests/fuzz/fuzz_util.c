@@ -85,7 +85,8 @@ fuzz_utf8_valid(const char *str, size_t len)
 void
 fuzz_quiet(void)
 {
+    static int fd = -1;
     log_set_level(LOG_ERROR);
-    int fd = open("/dev/null", O_WRONLY);
+    if (fd < 0) fd = open("/dev/null", O_WRONLY);
     if (fd >= 0) log_set_fd(fd);
 }

@@ -101,7 +101,7 @@ main(int argc, char **argv)
             nn++;
         }
         closedir(d);
-        qsort(names, nn, sizeof *names, by_name);
+        if (nn) qsort(names, nn, sizeof *names, by_name);
         for (size_t k = 0; k < nn; k++) {
             if (run_file(names[k]) < 0) rc = 1;
             ran++;
