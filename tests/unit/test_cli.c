@@ -218,6 +218,23 @@ TEST(cli_yaml_large_mapping_is_linear)
     T_ASSERT(took < 10000);
 }
 
+TEST(cli_yaml_refuses_oversized_input)
+{
+    size_t n = CLI_YAML_MAX_BYTES + 1;
+    char *text = malloc(n);
+    T_ASSERT(text != NULL);
+    memset(text, ' ', n);
+    memcpy(text, "a: b", 4);
+    char err[256] = "";
+    T_ASSERT(!cli_yaml_to_json(text, n, err, sizeof err));
+    T_CONTAINS(err, "larger than 1048576 bytes");
+    cJSON *at_limit = cli_yaml_to_json(text, n - 1, err, sizeof err); /* exactly the limit */
+    T_ASSERT(at_limit != NULL);
+    T_EQ_STR(cJSON_GetObjectItemCaseSensitive(at_limit, "a")->valuestring, "b");
+    cJSON_Delete(at_limit);
+    free(text);
+}
+
 TEST(cli_yaml_refuses_aliases_docs_depth)
 {
     char err[256];
