@@ -150,6 +150,22 @@ def main():
     out.add("cli_config", b"{}")
     out.add("cli_config", b"namespace: 3\n")
 
+    # OMJobs for the pod builder (YAML examples as JSON)
+    try:
+        import json
+        import yaml
+        for p in sorted(glob.glob(os.path.join(ROOT, "tests", "examples", "*.yaml"))):
+            for doc in yaml.safe_load_all(open(p)):
+                if isinstance(doc, dict) and doc.get("kind") == "OMJob":
+                    doc.setdefault("metadata", {}).setdefault("uid", "u-1")
+                    out.add("podenv", json.dumps(doc))
+    except ImportError:
+        pass
+    out.add("podenv", '{"metadata":{"name":"x","namespace":"n","uid":"u"},"spec":{"mainPodSpec":'
+            '{"image":"i","env":[{"name":"OMJOB_NAME","value":"mine"},{"name":"A","valueFrom":'
+            '{"secretKeyRef":{"name":"s","key":"k"}}}]},"exitHandlerSpec":{"env":[{"name":'
+            '"pipelineStatus","value":"x"}]}}}')
+
     # placeholders and log chunks
     for s in (b"{{ omjob.name }}", b"run-{{omjob.uid}}-{{ omjob.name}}", b"{{ omjob.nam }}",
               b"{{\tomjob.uid\t}}{{", b"plain"):
