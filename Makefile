@@ -160,6 +160,14 @@ fuzz-replay: $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%) build/fuzz/seeds/.ok bui
 .PRECIOUS: build/fuzz/%.o build/asan/%.o
 .PHONY: fuzz fuzz-build fuzz-replay
 
+# Soak (tests/integration/test_soak.py): the short version runs in make integration; this is
+# the long one. SOAK_JOBS OMJobs, a SIGKILL per 50 of them, the fake restarted now and then.
+SOAK_JOBS ?= 2000
+soak: build/asan/omjob-operator
+	OMJ_SOAK_JOBS=$(SOAK_JOBS) $(PY) -m unittest discover -s tests/integration -p test_soak.py -v
+
+.PHONY: soak
+
 # The one command README and .ci/run use.
 test: all lint unit fuzz-replay image helm-check fakeapi-test integration
 	@echo "make test: all test stages passed"
