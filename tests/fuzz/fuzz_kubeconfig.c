@@ -11,6 +11,7 @@
 #include "kube/config.h"
 
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static int
@@ -77,7 +78,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kube_config_free(&c);
         return 0;
     }
-    FUZZ_CHECK(c.server && !strncmp(c.server, "https://", 8), "server %s",
+    /* the scheme is case-insensitive (RFC 3986 3.1), as in client-go */
+    FUZZ_CHECK(c.server && !strncasecmp(c.server, "https://", 8), "server %s",
                c.server ? c.server : "(null)");
     FUZZ_CHECK(c.host && c.host[0], "empty host");
     FUZZ_CHECK(!strchr(c.host, '[') && !strchr(c.host, ']'), "host %s", c.host);

@@ -63,11 +63,20 @@ class SoakTest(unittest.TestCase):
         self.fake = FakeCluster("--no-kubelet-events", time_scale="0.02").start()
         self.fake.ensure_namespace(NS)
         self.op = None
+        self.old_logs = []  # log lines of the operators already stopped
 
     def tearDown(self):
         if self.op:
-            self.op.stop(signal.SIGKILL)
+            self.stop_operator(signal.SIGKILL)
         self.fake.stop()
+
+    def stop_operator(self, sig):
+        rc = self.op.stop(sig)
+        self.old_logs.extend(self.op.logs())
+        self.old_logs.append({"msg": "(operator stopped with signal %d)" % sig})
+        self.op.proc.stderr.close()  # dozens of operators: do not leave their pipes to the GC
+        self.op = None
+        return rc
 
     def start_operator(self):
         self.op = Operator(self.fake.kubeconfig, "--qps", "200", "--burst", "400")
@@ -102,13 +111,13 @@ class SoakTest(unittest.TestCase):
             if kill_at and created >= kill_at[0]:
                 kill_at.pop(0)
                 time.sleep(rng.random() * 0.5)  # a random moment, not a synchronisation
-                self.op.stop(signal.SIGKILL)
+                self.stop_operator(signal.SIGKILL)
                 kills += 1
                 if LONG and rng.random() < 0.2:
                     self.fake.restart()
                     restarts += 1
                 self.start_operator()
-            if LONG and created == JOBS // 2 and rss[-1][0] == "start":
+            if LONG and created >= JOBS // 2 and rss[-1][0] == "start":
                 rss.append(("middle", rss_kib(self.op.proc.pid)))
             # delete the running main pods of the "deleted" ones
             st, pods = self.fake.request("GET", "/api/v1/namespaces/%s/pods" % NS)
@@ -158,11 +167,16 @@ class SoakTest(unittest.TestCase):
                 bad.append("%s (%s): mainPodReason %s" % (n, kinds[n], o.get("mainPodReason")))
         asked = {n + "-main" for n in names} | {n + "-exit" for n in names}
         extra = sorted(p for p in creations if p not in asked)
-        self.assertEqual(bad, [], "seed %d" % SEED)
+        if bad:
+            first = bad[0].split(" ")[0].rstrip(":")
+            lines = [json.dumps(r) for r in self.old_logs + self.op.logs()
+                     if first in json.dumps(r) or r.get("msg", "").startswith("(operator")]
+            self.fail("seed %d: %d wrong:\n%s\nstatus of %s: %s\nits log lines:\n%s" % (
+                SEED, len(bad), "\n".join(bad[:20]), first, json.dumps(done[first]["status"]),
+                "\n".join(lines[-80:])))
         self.assertEqual(extra, [], "pods the soak did not ask for (seed %d)" % SEED)
         self.assertEqual(kills, min(KILLS, JOBS))
-        rc = self.op.stop()
-        self.op = None
+        rc = self.stop_operator(signal.SIGTERM)
         self.assertEqual(rc, 0, "graceful stop of the ASan build (leaks fail it)")
         sys.stderr.write("soak: %d OMJobs ok, %d kills, %d API restarts, %d pods deleted, "
                          "RSS %s\n" % (JOBS, kills, restarts, len(deleted),
