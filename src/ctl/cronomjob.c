@@ -538,7 +538,8 @@ build_run(const struct view *v, const char *name, int64_t slot_s, char *err, siz
     if (!spec || !labels || substitute_env(spec, name, run_id)) {
         cJSON_Delete(spec);
         cJSON_Delete(labels);
-        snprintf(err, errlen, "cannot build the OMJob (out of memory)");
+        snprintf(err, errlen, "cannot build the OMJob (out of memory, or an env value over 1 MiB "
+                              "after substituting placeholders)");
         return NULL;
     }
     naming_label_value(owner_label, v->o->name);

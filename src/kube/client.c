@@ -58,6 +58,7 @@ struct req {
     int attempt;
     int64_t retry_after_ms;
     bool reauthed; /* one retry after a 401 with a re-read token */
+    bool too_big;  /* the body passed opts.max_body_bytes: refused, not handed on cut */
     bool is_write;
     int lane;
     int64_t started_ms; /* this attempt, for the latency histogram */
@@ -255,7 +256,10 @@ on_write(char *ptr, size_t size, size_t nmemb, void *arg)
             return r->data(r->arg, ptr, n) ? 0 : n;
         /* an error status on a stream: keep the (small) Status body for the caller */
     }
-    return buf_append(&r->resp, ptr, n) == BUF_OK ? n : 0;
+    if (buf_append(&r->resp, ptr, n) == BUF_OK)
+        return n;
+    r->too_big = r->resp.len + n > r->resp.limit;
+    return 0;
 }
 
 static size_t
@@ -284,6 +288,7 @@ req_start(struct req *r)
     if (!r->easy)
         return -1;
     buf_reset(&r->resp);
+    r->too_big = false;
     r->retry_after_ms = -1;
     curl_slist_free_all(r->headers);
     r->headers = NULL;
@@ -452,6 +457,15 @@ finish(struct req *r, CURLcode cc)
             deliver(r, 0, "could not restart the request");
             return;
         }
+    }
+    if (r->too_big) {
+        /* A body over the cap is refused whole (a cut one would read as malformed JSON):
+         * status 0, a transient error, with a message that names the cap. */
+        char msg[96];
+        snprintf(msg, sizeof msg, "response body larger than the %zu-byte limit", r->resp.limit);
+        buf_reset(&r->resp);
+        deliver(r, 0, msg);
+        return;
     }
     if (should_retry(r, status, cc)) {
         schedule_retry(r, status);

@@ -70,6 +70,16 @@ TEST(status_text_is_bounded_and_cut_on_utf8)
     T_ASSERT(len % 2 == 0); /* whole two-byte sequences only */
 }
 
+TEST(status_text_replaces_malformed_utf8)
+{
+    /* found by tests/fuzz/fuzz_status: a lead byte without its continuation bytes, an
+     * overlong form and a surrogate were copied as they came */
+    static const char body[] = "bad \xc3( \xe2\x82 \xc0\xaf \xed\xa0\x80 \xf5\x80\x80\x80 ok \xe2\x98\x83";
+    struct kube_status st;
+    kube_status_parse(&st, 503, body, sizeof body - 1);
+    T_EQ_STR(st.text, "HTTP 503 Service Unavailable: bad  (                ok \xe2\x98\x83");
+}
+
 TEST(status_classification)
 {
     T_EQ_INT(kube_classify(200, ""), KUBE_OK);
