@@ -675,6 +675,7 @@ reconcile(void *arg, const char *key)
     }
     v->o = o;
     v->j = o->payload;
+    ctl_log_run(o, v->j->run);
     v->doc = cJSON_Parse(v->j->doc);
     v->spec = cJSON_GetObjectItemCaseSensitive(v->doc, "spec");
     if (build_graph(v)) {
@@ -782,6 +783,7 @@ observatory_ctl_new(struct ctl *ctl)
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->writer = writer_new(ctl->client, op_done, op_lookup, c);
+    ctl_log_kind(c->queue, c->writer, "observatory");
     c->gone = strset_new();
     static const char *const l_type[] = {"type", NULL};
     c->m_pods = metrics_counter("observatory_pods_created_total", "Observatory task pods created",

@@ -704,6 +704,7 @@ reconcile(void *arg, const char *key)
     if (!o || !o->payload)
         return;
     struct view v = {.o = o, .j = o->payload, .deleting = o->deletion_ms != 0};
+    ctl_log_run(o, 0);
     if (phase_final(v.j->phase) && !(o->finalizers & 2) && v.j->ttl_s < 0)
         return; /* done, nothing left to do */
     if (!view_main(c, &v)) {
@@ -936,6 +937,7 @@ omjob_ctl_new(struct ctl *ctl)
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->writer = writer_new(ctl->client, op_done, op_lookup, c);
+    ctl_log_kind(c->queue, c->writer, "omjob");
     c->gone = strset_new();
     static const char *const l_status[] = {"status", NULL};
     static const char *const l_type[] = {"type", NULL};

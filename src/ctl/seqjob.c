@@ -790,6 +790,7 @@ reconcile(void *arg, const char *key)
         return;
     }
     *v = (struct view){.o = o, .j = o->payload};
+    ctl_log_run(o, 0);
     v->doc = cJSON_Parse(v->j->doc);
     char err[512];
     int n = v->doc ? seqjob_validate_spec(cJSON_GetObjectItemCaseSensitive(v->doc, "spec"), err,
@@ -1059,6 +1060,7 @@ seqjob_ctl_new(struct ctl *ctl)
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->writer = writer_new(ctl->client, op_done, op_lookup, c);
+    ctl_log_kind(c->queue, c->writer, "sequentialjob");
     c->gone = strset_new();
     c->foreign = strset_new();
     c->rejected = strset_new();

@@ -40,6 +40,7 @@ struct workqueue {
     uint64_t drain_timer, delay_timer;
     int64_t delay_timer_at;
     struct workqueue_stats st;
+    const char *log_kind; /* static; NULL: no log context */
 };
 
 static uint64_t
@@ -178,12 +179,22 @@ make_ready(struct workqueue *q, struct qent *e)
         push_ready(q, e);
 }
 
+void
+workqueue_set_log_kind(struct workqueue *q, const char *kind)
+{
+    q->log_kind = kind;
+}
+
 static void
 process_one(struct workqueue *q, struct qent *e)
 {
     e->processing = true;
     q->st.processed++;
+    size_t mark = log_ctx_mark();
+    if (q->log_kind)
+        log_ctx_object(q->log_kind, e->key);
     q->process(q->arg, e->key);
+    log_ctx_restore(mark);
     e->processing = false;
     if (e->dirty) {
         e->dirty = false;

@@ -39,6 +39,10 @@ struct workqueue *workqueue_new_capped(struct loop *l, workqueue_process_fn proc
 /* Drops every key and cancels the queue's timers. Not from inside process(). */
 void workqueue_free(struct workqueue *q);
 
+/* Every log line written while process() runs for a key carries "<kind>.namespace" and
+ * "<kind>.name" (util/log.h, log_ctx_object). kind must outlive the queue (a literal). */
+void workqueue_set_log_kind(struct workqueue *q, const char *kind);
+
 /* Makes key ready. A key already waiting keeps its place; a key being processed is
  * processed again once process() returns. */
 void workqueue_add(struct workqueue *q, const char *key);
