@@ -646,6 +646,10 @@ act(struct observatory_ctl *c, struct view *v)
         return rc == 0;
     }
     char *body = status_body(v, v->j->run, v->j->last_schedule_ms, false);
+    if (body && v->phase == PHASE_FAILED && strcmp(v->j->phase, "Failed")) {
+        struct event_ref r = ref_of(v->o); /* the recorder folds a repeat after a failed patch */
+        event_record(c->ctl->events, &r, "Warning", "RunFailed", "run %ld failed", v->j->run);
+    }
     return body && patch_status(c, v, body) == 0;
 }
 

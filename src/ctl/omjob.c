@@ -613,6 +613,12 @@ note_transitions(struct omjob_ctl *c, const struct view *v)
             event_record(c->ctl->events, &ref, "Warning", "OMJobFailed", "%s",
                          v->main.state != STEP_SUCCEEDED ? "main pod failed"
                                                          : "exit handler failed");
+        const char *er = v->exit.out.reason ? v->exit.out.reason : "";
+        if (v->exits_created && v->exit.state == STEP_FAILED) /* alerts count these */
+            event_record(c->ctl->events, &ref, "Warning",
+                         strstr(er, "Deadline") ? "ExitHandlerTimedOut" : "ExitHandlerFailed",
+                         "exit handler %s ended: %s, exit code %d", v->exit.name, er,
+                         v->exit.out.exit_code);
     }
 }
 
