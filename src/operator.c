@@ -11,6 +11,8 @@
 #include "ctl/ctl.h"
 #include "ctl/controllers.h"
 #include "ctl/pods.h"
+#include "ctl/tracing.h"
+#include "otel/otel.h"
 #include "kube/event.h"
 #include "loop.h"
 #include "util/buf.h"
@@ -504,6 +506,39 @@ setup_controllers(struct operator *op)
     return 0;
 }
 
+static const char *
+env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void
+env_warn(const char *what)
+{
+    log_warn("OpenTelemetry setting ignored", "setting", what);
+}
+
+/* Traces (OTEL_* environment, off by default). A setting that cannot be used is reported
+ * and the operator runs without traces: tracing must never keep it from working. */
+static int
+setup_tracing(struct operator *op)
+{
+    struct otel_config oc;
+    char err[512];
+    if (otel_config_from_env(&oc, env_get, env_warn, err, sizeof err)) {
+        log_error("OpenTelemetry configuration unusable: traces are off", "error", err);
+        return 0;
+    }
+    if (!oc.enabled)
+        return 0;
+    int rc = tracing_start(op->loop, op->client, &oc, version_string());
+    if (!rc) /* the endpoint only: headers hold secrets */
+        log_info("exporting traces (OTLP/HTTP JSON)", "endpoint", oc.url, "service.name",
+                 oc.resource[0].value);
+    otel_config_free(&oc);
+    return rc;
+}
+
 static void
 teardown(struct operator *op)
 {
@@ -513,6 +548,7 @@ teardown(struct operator *op)
     nswatch_free(&op->ctl.pods);
     informer_free(op->ctl.nodes);
     event_recorder_free(op->ctl.events);
+    tracing_stop(); /* before the client: its request is on the client's multi */
     lease_free(op->lease);
     loop_timer_cancel(op->loop, op->shutdown_timer);
     loop_timer_cancel(op->loop, op->resync_timer);
@@ -556,7 +592,8 @@ operator_run(const struct config *cfg)
     log_info("API server", "server", op.kcfg.server, "source", op.kcfg.source);
     if (loop_signal(op.loop, SIGTERM, on_term, &op) || loop_signal(op.loop, SIGINT, on_term, &op) ||
         loop_signal(op.loop, SIGHUP, on_hup, &op) || setup_metrics(&op) ||
-        setup_responder(&op) || setup_lease(&op) || setup_controllers(&op)) {
+        setup_responder(&op) || setup_tracing(&op) || setup_lease(&op) ||
+        setup_controllers(&op)) {
         log_error("start-up failed");
         goto out;
     }

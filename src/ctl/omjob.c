@@ -5,6 +5,7 @@
 #include "ctl/engine.h"
 #include "ctl/naming.h"
 #include "ctl/pods.h"
+#include "ctl/tracing.h"
 #include "ctl/writer.h"
 #include "http/metrics.h"
 #include "kube/client.h"
@@ -48,6 +49,7 @@ struct omjob_obj {
     int64_t ttl_s, main_deadline_s, exit_deadline_s;
     int exit_retries;
     bool skip_exit_on_delete;
+    bool trace_exported; /* TRACING_EXPORTED_ANNOTATION set */
 };
 
 
@@ -119,6 +121,8 @@ omjob_trim(const cJSON *obj)
     const char *skip = json_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
                             OMJOB_SKIP_EXIT_ANNOTATION);
     j->skip_exit_on_delete = skip && !strcmp(skip, "true");
+    j->trace_exported = json_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+                                 TRACING_EXPORTED_ANNOTATION) != NULL;
     if (!phase_final(j->phase))
         j->doc = omjob_doc(obj);
     return j;
@@ -367,6 +371,7 @@ create_pod(struct omjob_ctl *c, const struct view *v, bool main, char *err, size
         cJSON_Delete(exit_pod);
     }
     cJSON_Delete(doc);
+    tracing_pod_env(pod, "omjob", v->o, 0, main ? "main" : "exit", main ? 0 : index);
     if (!pod) {
         if (!doc)
             snprintf(err, errlen, "the cached OMJob could not be read");
@@ -698,6 +703,17 @@ act(struct omjob_ctl *c, struct view *v)
     return false;
 }
 
+/* The finished run's trace (ctl/tracing.h; a no-op when tracing is off). */
+static void
+trace_finished(struct omjob_ctl *c, const struct kobj *o, const struct omjob_obj *j)
+{
+    struct tracing_omjob t = {o, !strcmp(j->phase, "Failed"), j->main_pod, j->main_reason,
+                              j->main_exit == EXIT_CODE_UNKNOWN ? -1 : j->main_exit,
+                              j->exit_attempts, j->exit_exit == EXIT_CODE_UNKNOWN ? -1 : j->exit_exit,
+                              j->start_ms, j->completion_ms};
+    tracing_omjob_finished(c->ctl, &t);
+}
+
 static void
 reconcile(void *arg, const char *key)
 {
@@ -711,6 +727,9 @@ reconcile(void *arg, const char *key)
         return;
     struct view v = {.o = o, .j = o->payload, .deleting = o->deletion_ms != 0};
     ctl_log_run(o, 0);
+    tracing_log_run(o->uid, 0);
+    if (phase_final(v.j->phase) && !v.j->trace_exported)
+        trace_finished(c, o, v.j);
     if (phase_final(v.j->phase) && !(o->finalizers & 2) && v.j->ttl_s < 0)
         return; /* done, nothing left to do */
     if (!view_main(c, &v)) {

@@ -1,0 +1,62 @@
+/* Traces of workflow runs (OTLP): what the controllers call, in small hooks.
+ *
+ * One trace per run: trace id = otel_trace_id(uid, run), so every replica and every restart
+ * names the same run the same way; the root span "omjob.run" and one child per stage
+ * ("omjob.main", "omjob.exit_handler" for each attempt) with ids otel_span_id(uid, run,
+ * stage, attempt). The pods the operator creates get that span's W3C TRACEPARENT, so
+ * instrumented ingestion code joins the trace, and OTEL_RESOURCE_ATTRIBUTES naming the
+ * workflow and the task. Span times are the pods' own (status.startTime, the container's
+ * finishedAt), not the operator's clock, so a trace exported after a restart is the same.
+ *
+ * Exactly once: a run's trace is built when the controller sees it final without the
+ * TRACING_EXPORTED_ANNOTATION, submitted once per process (the exporter knows it is
+ * queued), and after the collector accepted it the annotation (value: the trace id) is
+ * merge-patched onto the object. A crash between the two exports the same ids again.
+ *
+ * Off (every function a no-op) unless tracing_start() succeeded. */
+#ifndef OMJ_CTL_TRACING_H
+#define OMJ_CTL_TRACING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct loop;
+struct kube_client;
+struct otel_config;
+struct cJSON;
+struct kobj;
+struct ctl;
+
+#define TRACING_EXPORTED_ANNOTATION "otel.pipelines.openmetadata.org/trace-exported"
+
+/* Starts the exporter. Returns 0, or -1 (out of memory). */
+int tracing_start(struct loop *l, struct kube_client *c, const struct otel_config *cfg,
+                  const char *version);
+void tracing_stop(void);
+bool tracing_on(void);
+
+/* Adds trace_id and span_id (the run's root span) to the current log context. */
+void tracing_log_run(const char *uid, long run);
+
+/* Gives every container of pod (a pod object being built) TRACEPARENT for the span of
+ * stage/attempt of the run, and OTEL_RESOURCE_ATTRIBUTES naming the object (kind_key.name,
+ * k8s.namespace.name) and the task; a variable the spec sets itself is left alone. */
+void tracing_pod_env(struct cJSON *pod, const char *kind_key, const struct kobj *o, long run,
+                     const char *stage, long attempt);
+
+/* A finished OMJob, as its status records it. */
+struct tracing_omjob {
+    const struct kobj *o;
+    bool failed;
+    const char *main_pod;       /* status.mainPodName */
+    const char *main_reason;    /* status.mainPodReason */
+    int main_exit;              /* < 0 unknown */
+    int exit_attempts;          /* status.exitHandlerAttempts */
+    int exit_exit;              /* status.exitHandlerExitCode of the last attempt; < 0 unknown */
+    int64_t start_ms, end_ms;   /* status.startTime, completionTime */
+};
+/* Exports the OMJob's trace unless it is marked exported, queued already, or tracing is
+ * off. Pods are looked up in ctl's pod cache for their real times, node and exit code. */
+void tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t);
+
+#endif
