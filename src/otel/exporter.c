@@ -42,13 +42,15 @@ struct otel_exporter {
     int64_t retry_after_ms;
     uint64_t timer;               /* flush or retry */
     int attempt;                  /* of the current batch */
-    int64_t last_log_ms;          /* rate limit of the failure lines */
-    uint64_t suppressed;
+    int64_t last_log_ms[4];       /* rate limit of the failure lines, per kind */
+    uint64_t suppressed[4];
     struct otel_exporter_stats st;
     struct metric *m_spans, *m_requests, *m_queue;
 };
 
 static void schedule(struct otel_exporter *x, int64_t delay_ms);
+
+enum { LINE_RETRY, LINE_DROP, LINE_PARTIAL, LINE_FULL }; /* each kind rate-limited on its own */
 
 /* --- bookkeeping ------------------------------------------------------------------------ */
 
@@ -98,20 +100,20 @@ finish_batch(struct otel_exporter *x, bool exported)
 
 /* One line a minute at most: an unreachable collector must not flood the log. */
 static void
-log_failure(struct otel_exporter *x, const char *what, long status, const char *detail)
+log_failure(struct otel_exporter *x, int kind, const char *what, long status, const char *detail)
 {
     int64_t now = time_mono_ms();
-    if (x->last_log_ms && now - x->last_log_ms < LOG_EVERY_MS) {
-        x->suppressed++;
+    if (x->last_log_ms[kind] && now - x->last_log_ms[kind] < LOG_EVERY_MS) {
+        x->suppressed[kind]++;
         return;
     }
     char st[16], sup[24];
     snprintf(st, sizeof st, "%ld", status);
-    snprintf(sup, sizeof sup, "%llu", (unsigned long long)x->suppressed);
+    snprintf(sup, sizeof sup, "%llu", (unsigned long long)x->suppressed[kind]);
     log_warn(what, "endpoint", x->cfg.url, "status", st, "error", detail,
              "suppressed_since_last", sup);
-    x->last_log_ms = now;
-    x->suppressed = 0;
+    x->last_log_ms[kind] = now;
+    x->suppressed[kind] = 0;
 }
 
 /* --- the request ----------------------------------------------------------------------- */
@@ -152,10 +154,10 @@ after_answer(struct otel_exporter *x, long status, const char *transport_error)
         int64_t rejected = otel_partial_success(x->resp.data, x->resp.len, msg, sizeof msg);
         if (rejected > 0) {
             count_spans(x, "rejected", (uint64_t)rejected, &x->st.rejected_spans);
-            log_failure(x, "OTLP collector rejected some spans (partial success)", status,
+            log_failure(x, LINE_PARTIAL, "OTLP collector rejected some spans (partial success)", status,
                         msg[0] ? msg : "no message");
         } else if (msg[0]) {
-            log_failure(x, "OTLP collector answered with a warning", status, msg);
+            log_failure(x, LINE_PARTIAL, "OTLP collector answered with a warning", status, msg);
         }
         finish_batch(x, true);
         schedule(x, 0);
@@ -169,14 +171,14 @@ after_answer(struct otel_exporter *x, long status, const char *transport_error)
     if (v == OTEL_DROP) {
         x->st.requests_drop++;
         metrics_add(x->m_requests, 1, "drop");
-        log_failure(x, "OTLP export refused: batch dropped", status, detail);
+        log_failure(x, LINE_DROP, "OTLP export refused: batch dropped", status, detail);
         finish_batch(x, false);
         schedule(x, 0);
         return;
     }
     x->st.requests_retry++;
     metrics_add(x->m_requests, 1, "retry");
-    log_failure(x, "OTLP export failed: will retry", status, detail);
+    log_failure(x, LINE_RETRY, "OTLP export failed: will retry", status, detail);
     int64_t d = OTEL_EXPORTER_BACKOFF_MIN_MS;
     for (int i = 0; i < x->attempt && d < OTEL_EXPORTER_BACKOFF_MAX_MS; i++)
         d *= 2;
@@ -245,7 +247,7 @@ send_batch(struct otel_exporter *x)
     if (!x->batch)
         return 0;
     if (build_body(x)) {
-        log_failure(x, "OTLP export: the request could not be built", 0, "out of memory");
+        log_failure(x, LINE_DROP, "OTLP export: the request could not be built", 0, "out of memory");
         finish_batch(x, false);
         return -1;
     }
@@ -412,7 +414,7 @@ otel_exporter_submit(struct otel_exporter *x, const char *tag, const char *spans
     if (x->st.queued_spans + nspans > (uint64_t)x->cfg.max_queue ||
         x->st.queued_bytes + len > OTEL_EXPORTER_MAX_BYTES) {
         count_spans(x, "dropped", nspans, &x->st.dropped_spans);
-        log_failure(x, "OTLP export queue full: trace dropped", 0, "the collector is behind");
+        log_failure(x, LINE_FULL, "OTLP export queue full: trace dropped", 0, "the collector is behind");
         return -1;
     }
     struct item *it = malloc(sizeof *it + len + 1);
