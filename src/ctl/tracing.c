@@ -5,6 +5,7 @@
 #include "ctl/pods.h"
 #include "kube/cache.h"
 #include "kube/client.h"
+#include "loop.h"
 #include "otel/exporter.h"
 #include "otel/otel.h"
 #include "util/buf.h"
@@ -16,15 +17,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_STAGES 12          /* the main pod and up to 11 exit-handler attempts */
-#define DONE_SET_MAX 100000    /* runs remembered as exported by this process */
+#define MAX_STAGES 12        /* the main pod and up to 11 exit-handler attempts */
+#define RECENT_ROTATE_MS 60000 /* a settled run is remembered 1-2 minutes */
 #define OMJOB_API "/apis/pipelines.openmetadata.org/v1"
 
+/* What keeps a run from being submitted twice by this process: pending from the submit to
+ * the answer to its annotation patch (bounded by the exporter's queue and the client's);
+ * then recent, two generations dropped in turn, long enough for the informer to deliver
+ * the annotated object (so a reconcile in between does not see it unmarked). */
 static struct {
+    struct loop *loop;
     struct otel_exporter *x;
     struct kube_client *client;
-    struct strset *done; /* tags exported by this process (their annotation may still be coming) */
+    struct strset *pending, *recent[2];
+    uint64_t rotate_timer;
 } g;
+
+static bool
+known(const char *tag)
+{
+    return strset_has(g.pending, tag) || strset_has(g.recent[0], tag) ||
+           strset_has(g.recent[1], tag);
+}
+
+static void
+settle(const char *tag)
+{
+    strset_del(g.pending, tag);
+    strset_add(g.recent[0], tag);
+}
+
+static void
+on_rotate(struct loop *l, void *arg)
+{
+    (void)arg;
+    struct strset *fresh = strset_new();
+    if (fresh) {
+        strset_free(g.recent[1]);
+        g.recent[1] = g.recent[0];
+        g.recent[0] = fresh;
+    }
+    g.rotate_timer = loop_timer_add(l, RECENT_ROTATE_MS, on_rotate, NULL);
+}
 
 /* --- annotation after export --------------------------------------------------------------- */
 
@@ -35,6 +69,8 @@ on_annotated(void *arg, const struct kube_response *r)
     char *tag = arg;
     if (r->status != 200 && r->status != 404) /* 404: deleted meanwhile, nothing to mark */
         log_warn("could not mark the trace as exported", "object", tag, "error", r->error);
+    if (g.x)
+        settle(tag);
     free(tag);
 }
 
@@ -42,11 +78,10 @@ static void
 on_exported(void *arg, const char *tag, bool exported)
 {
     (void)arg;
-    if (!exported)
-        return; /* dropped: counted and logged by the exporter; not retried by this process */
     const char *bar = strrchr(tag, '|');
-    char *copy = strdup(tag);
-    if (!bar || !copy) {
+    char *copy = exported ? strdup(tag) : NULL;
+    if (!bar || !copy) { /* dropped (counted and logged by the exporter): may go again later */
+        settle(tag);
         free(copy);
         return;
     }
@@ -67,8 +102,10 @@ on_exported(void *arg, const char *tag, bool exported)
                                  .done = on_annotated,
                                  .arg = copy,
                                  .queue_key = qkey};
-    if (!kube_submit(g.client, &spec))
+    if (!kube_submit(g.client, &spec)) {
+        settle(tag);
         free(copy);
+    }
 }
 
 /* --- public ----------------------------------------------------------------------------- */
@@ -77,9 +114,14 @@ int
 tracing_start(struct loop *l, struct kube_client *c, const struct otel_config *cfg,
               const char *version)
 {
+    g.loop = l;
     g.client = c;
-    g.done = strset_new();
-    g.x = g.done ? otel_exporter_new(l, c, cfg, version, on_exported, NULL) : NULL;
+    g.pending = strset_new();
+    g.recent[0] = strset_new();
+    g.recent[1] = strset_new();
+    g.rotate_timer = loop_timer_add(l, RECENT_ROTATE_MS, on_rotate, NULL);
+    if (g.pending && g.recent[0] && g.recent[1] && g.rotate_timer)
+        g.x = otel_exporter_new(l, c, cfg, version, on_exported, NULL);
     if (!g.x) {
         tracing_stop();
         return -1;
@@ -91,7 +133,11 @@ void
 tracing_stop(void)
 {
     otel_exporter_free(g.x);
-    strset_free(g.done);
+    if (g.loop)
+        loop_timer_cancel(g.loop, g.rotate_timer);
+    strset_free(g.pending);
+    strset_free(g.recent[0]);
+    strset_free(g.recent[1]);
     memset(&g, 0, sizeof g);
 }
 
@@ -299,27 +345,23 @@ omjob_spans(struct buf *b, const struct ctl *ctl, const struct tracing_omjob *t,
 void
 tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
 {
-    if (!g.x || !g.done || !t->o || !t->o->uid)
+    if (!g.x || !t->o || !t->o->uid)
         return;
     uint8_t trace[16];
     char hex[33], tag[400];
     otel_trace_id(trace, t->o->uid, 0);
     otel_hex(hex, trace, 16);
     snprintf(tag, sizeof tag, OMJOB_API "/namespaces/%s/omjobs/%s|%s", t->o->ns, t->o->name, hex);
-    if (strset_has(g.done, tag) || otel_exporter_has(g.x, tag))
+    if (known(tag))
         return;
     struct buf b;
     buf_init(&b, 64 * 1024);
     size_t nspans = 0;
     if (omjob_spans(&b, ctl, t, &nspans) == BUF_OK &&
-        otel_exporter_submit(g.x, tag, b.data, b.len, nspans) == 0) {
-        if (strset_count(g.done) >= DONE_SET_MAX) { /* bounded: start over */
-            strset_free(g.done);
-            g.done = strset_new();
-        }
-        if (g.done)
-            strset_add(g.done, tag);
+        strset_add(g.pending, tag) >= 0 &&
+        otel_exporter_submit(g.x, tag, b.data, b.len, nspans) == 0)
         log_info("run trace queued for export", "trace_id", hex);
-    }
+    else
+        settle(tag); /* not queued (full): another reconcile may try again later */
     buf_free(&b);
 }

@@ -9,9 +9,12 @@
  * finishedAt), not the operator's clock, so a trace exported after a restart is the same.
  *
  * Exactly once: a run's trace is built when the controller sees it final without the
- * TRACING_EXPORTED_ANNOTATION, submitted once per process (the exporter knows it is
- * queued), and after the collector accepted it the annotation (value: the trace id) is
- * merge-patched onto the object. A crash between the two exports the same ids again.
+ * TRACING_EXPORTED_ANNOTATION and submitted unless this process has it pending (queued, or
+ * its annotation being written) or settled it in the last 1-2 minutes; once the collector
+ * accepted it the annotation (value: the trace id) is merge-patched onto the object. A crash
+ * between the two exports the same ids again (at least once, identical spans). A trace the
+ * collector refused, or that found the queue full, may be submitted again after that window
+ * when the object is reconciled again (every restart does).
  *
  * Off (every function a no-op) unless tracing_start() succeeded. */
 #ifndef OMJ_CTL_TRACING_H
