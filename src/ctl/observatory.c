@@ -5,6 +5,7 @@
 #include "ctl/engine.h"
 #include "ctl/naming.h"
 #include "ctl/pods.h"
+#include "ctl/tracing.h"
 #include "ctl/writer.h"
 #include "http/metrics.h"
 #include "kube/client.h"
@@ -52,6 +53,7 @@ struct obs_obj {
     size_t ntasks;
     struct task_rec *tasks;
     char *fingerprint; /* of the recorded status, to tell whether a patch is needed */
+    long trace_run;    /* the run TRACING_EXPORTED_ANNOTATION names, -1 none */
 };
 
 /* --- status fingerprints: the same function reads the recorded and the desired status --- */
@@ -123,6 +125,8 @@ obs_trim(const cJSON *obj)
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     copy_str(o->phase, sizeof o->phase, json_str(st, "phase"));
     o->run = (long)json_int(st, "run", 0);
+    o->trace_run = tracing_exported_run(json_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+                                                 TRACING_EXPORTED_ANNOTATION));
     o->last_schedule_ms = json_time_ms(st, "lastScheduleTime");
     o->start_ms = json_time_ms(st, "startTime");
     o->completion_ms = json_time_ms(st, "completionTime");
@@ -547,6 +551,9 @@ create_task_pod(struct observatory_ctl *c, struct view *v, size_t i)
     cJSON *pod = pod_build_stage(&o, &st, name, v->err, sizeof v->err);
     if (!pod)
         return -2;
+    char span_key[48];
+    snprintf(span_key, sizeof span_key, "task:%s", t->name);
+    tracing_pod_env(pod, "observatory", v->o, v->j->run, span_key, 0, t->name);
     char *body = cJSON_PrintUnformatted(pod);
     cJSON_Delete(pod);
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods", v->o->ns);
@@ -661,6 +668,29 @@ confirm_gone(struct observatory_ctl *c, struct view *v, const char *pod)
     writer_submit(c->writer, v->o->key, v->o->ns, OP_CONFIRM_GONE, pod, "GET", path, NULL, NULL);
 }
 
+/* A finished run's trace, once (ctl/tracing.h; a no-op when tracing is off). */
+static void
+trace_finished(struct observatory_ctl *c, const struct view *v)
+{
+    const struct obs_obj *j = v->j;
+    bool failed = !strcmp(j->phase, "Failed");
+    if ((!failed && strcmp(j->phase, "Succeeded")) || j->trace_run >= j->run || !tracing_on())
+        return;
+    struct tracing_task *tasks = calloc(v->n ? v->n : 1, sizeof *tasks);
+    if (!tasks)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        const struct task_view *t = &v->t[i];
+        tasks[i] = (struct tracing_task){t->name, t->pod, t->out.reason, t->attempts,
+                                         t->out.exit_code, v->steps[i].state == STEP_FAILED,
+                                         t->start_ms, t->completion_ms};
+    }
+    struct tracing_observatory r = {v->o, API_PREFIX, j->run, failed, failed ? "a task failed" : NULL,
+                                    j->start_ms, j->completion_ms, tasks, v->n};
+    tracing_observatory_finished(c->ctl, &r);
+    free(tasks);
+}
+
 static void
 reconcile(void *arg, const char *key)
 {
@@ -680,6 +710,7 @@ reconcile(void *arg, const char *key)
     v->o = o;
     v->j = o->payload;
     ctl_log_run(o, v->j->run);
+    tracing_log_run(o->uid, v->j->run);
     v->doc = cJSON_Parse(v->j->doc);
     v->spec = cJSON_GetObjectItemCaseSensitive(v->doc, "spec");
     if (build_graph(v)) {
@@ -695,6 +726,7 @@ reconcile(void *arg, const char *key)
     }
     engine_skip_blocked(v->steps, v->n);
     v->phase = engine_phase(v->steps, v->n);
+    trace_finished(c, v);
     act(c, v);
 out:
     cJSON_Delete(v->doc);

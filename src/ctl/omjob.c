@@ -371,7 +371,8 @@ create_pod(struct omjob_ctl *c, const struct view *v, bool main, char *err, size
         cJSON_Delete(exit_pod);
     }
     cJSON_Delete(doc);
-    tracing_pod_env(pod, "omjob", v->o, 0, main ? "main" : "exit", main ? 0 : index);
+    tracing_pod_env(pod, "omjob", v->o, 0, main ? "main" : "exit", main ? 0 : index,
+                    main ? "main" : "exit");
     if (!pod) {
         if (!doc)
             snprintf(err, errlen, "the cached OMJob could not be read");

@@ -1,6 +1,7 @@
 #include "ctl/tracing.h"
 
 #include "ctl/ctl.h"
+#include "ctl/engine.h"
 #include "ctl/naming.h"
 #include "ctl/pods.h"
 #include "kube/cache.h"
@@ -17,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_STAGES 12        /* the main pod and up to 11 exit-handler attempts */
+#define MAX_STAGES ((int)ENGINE_MAX_STEPS + 1) /* tasks; an OMJob: main + up to 11 exit attempts */
 #define RECENT_ROTATE_MS 60000 /* a settled run is remembered 1-2 minutes */
 #define OMJOB_API "/apis/pipelines.openmetadata.org/v1"
 
@@ -188,18 +189,18 @@ add_env(cJSON *env, const char *name, const char *value)
 
 void
 tracing_pod_env(cJSON *pod, const char *kind_key, const struct kobj *o, long run,
-                const char *stage, long attempt)
+                const char *span_key, long index, const char *task)
 {
     if (!g.x || !pod || !o || !o->uid)
         return;
     uint8_t t[16], s[8];
     otel_trace_id(t, o->uid, run);
-    otel_span_id(s, o->uid, run, stage, attempt);
+    otel_span_id(s, o->uid, run, span_key, index);
     char tp[OTEL_TRACEPARENT_LEN], attrs[512];
     otel_traceparent(tp, t, s);
     /* names are DNS labels: nothing to percent-encode */
     snprintf(attrs, sizeof attrs, "k8s.namespace.name=%s,%s.name=%s,%s.uid=%s,%s.task=%s",
-             o->ns, kind_key, o->name, kind_key, o->uid, kind_key, stage);
+             o->ns, kind_key, o->name, kind_key, o->uid, kind_key, task);
     cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
     static const char *const lists[] = {"initContainers", "containers"};
     for (size_t l = 0; l < 2; l++) {
@@ -217,16 +218,33 @@ tracing_pod_env(cJSON *pod, const char *kind_key, const struct kobj *o, long run
     }
 }
 
-/* --- the OMJob trace ------------------------------------------------------------------------ */
+/* --- a run's trace ------------------------------------------------------------------------ */
 
 struct stage {
     char pod[NAMING_LABEL_MAX + 1];
-    const char *stage;
-    long attempt;
+    const char *span;   /* span name */
+    char id_key[48];    /* the span id's stage name (TRACEPARENT of its pods uses the same) */
+    long id_index;
+    const char *task;   /* <kind>.stage / <kind>.task attribute */
+    long retries;
     int64_t start_ms, end_ms;
     const char *node, *reason;
     int exit_code;
     bool failed;
+};
+
+struct run {
+    const char *kind;      /* "omjob", "observatory": the attribute prefix */
+    const char *task_attr; /* "stage" or "task" */
+    const struct kobj *o;
+    long run;
+    bool failed;
+    const char *message;
+    int64_t start_ms, end_ms;
+    char path[300];        /* the object, for the annotation */
+    char mark[64];         /* the annotation's value */
+    struct stage st[MAX_STAGES];
+    int n;
 };
 
 static void
@@ -250,22 +268,116 @@ stage_from_pod(const struct ctl *ctl, const char *ns, struct stage *s)
 }
 
 static int
-stages_of(const struct ctl *ctl, const struct tracing_omjob *t, struct stage st[MAX_STAGES])
+stage_span(struct buf *b, const struct run *r, const struct stage *s, const uint8_t trace[16],
+           const uint8_t root[8])
+{
+    struct otel_span sp = {.name = s->span, .has_parent = true, .start_ms = s->start_ms,
+                           .end_ms = s->end_ms,
+                           .status = s->failed ? OTEL_STATUS_ERROR : OTEL_STATUS_OK,
+                           .status_message = s->reason};
+    memcpy(sp.trace_id, trace, 16);
+    memcpy(sp.parent_id, root, 8);
+    otel_span_id(sp.span_id, r->o->uid, r->run, s->id_key, s->id_index);
+    char k_name[48], k_task[48], k_reason[48], k_retries[48], k_exit[48];
+    snprintf(k_name, sizeof k_name, "%s.name", r->kind);
+    snprintf(k_task, sizeof k_task, "%s.%s", r->kind, r->task_attr);
+    snprintf(k_reason, sizeof k_reason, "%s.reason", r->kind);
+    snprintf(k_retries, sizeof k_retries, "%s.retries", r->kind);
+    snprintf(k_exit, sizeof k_exit, "%s.exit_code%s", r->kind, s->exit_code >= 0 ? "" : "_unknown");
+    const struct otel_attr attrs[] = {
+        {"k8s.namespace.name", OTEL_STR, r->o->ns, 0},
+        {"k8s.pod.name", OTEL_STR, s->pod, 0},
+        {"k8s.node.name", OTEL_STR, s->node, 0},
+        {k_name, OTEL_STR, r->o->name, 0},
+        {k_task, OTEL_STR, s->task, 0},
+        {k_reason, OTEL_STR, s->reason, 0},
+        {k_retries, OTEL_INT, NULL, s->retries},
+        {k_exit, s->exit_code >= 0 ? OTEL_INT : OTEL_BOOL, NULL, s->exit_code >= 0 ? s->exit_code : 1},
+    };
+    sp.attrs = attrs;
+    sp.nattrs = sizeof attrs / sizeof attrs[0];
+    return otel_span_json(b, &sp);
+}
+
+static int
+run_spans(struct buf *b, const struct run *r)
+{
+    struct otel_span root = {.start_ms = r->start_ms, .end_ms = r->end_ms,
+                             .status = r->failed ? OTEL_STATUS_ERROR : OTEL_STATUS_OK,
+                             .status_message = r->failed ? r->message : NULL};
+    char rname[48], k_name[48], k_uid[48], k_phase[48], k_run[48];
+    snprintf(rname, sizeof rname, "%s.run", r->kind);
+    root.name = rname;
+    otel_trace_id(root.trace_id, r->o->uid, r->run);
+    otel_span_id(root.span_id, r->o->uid, r->run, "run", 0);
+    for (int i = 0; i < r->n; i++) { /* the root covers its children */
+        if (r->st[i].start_ms && (!root.start_ms || r->st[i].start_ms < root.start_ms))
+            root.start_ms = r->st[i].start_ms;
+        if (r->st[i].end_ms > root.end_ms)
+            root.end_ms = r->st[i].end_ms;
+    }
+    snprintf(k_name, sizeof k_name, "%s.name", r->kind);
+    snprintf(k_uid, sizeof k_uid, "%s.uid", r->kind);
+    snprintf(k_phase, sizeof k_phase, "%s.phase", r->kind);
+    snprintf(k_run, sizeof k_run, "%s.run", r->kind);
+    const struct otel_attr attrs[] = {
+        {"k8s.namespace.name", OTEL_STR, r->o->ns, 0},
+        {k_name, OTEL_STR, r->o->name, 0},
+        {k_uid, OTEL_STR, r->o->uid, 0},
+        {k_phase, OTEL_STR, r->failed ? "Failed" : "Succeeded", 0},
+        {k_run, OTEL_INT, NULL, r->run},
+    };
+    root.attrs = attrs;
+    root.nattrs = sizeof attrs / sizeof attrs[0];
+    int rc = otel_span_json(b, &root);
+    for (int i = 0; i < r->n && !rc; i++) {
+        rc |= buf_appends(b, ",");
+        rc |= stage_span(b, r, &r->st[i], root.trace_id, root.span_id);
+    }
+    return rc;
+}
+
+static void
+export_run(const struct run *r)
+{
+    char tag[400];
+    snprintf(tag, sizeof tag, "%s|%s", r->path, r->mark);
+    if (known(tag))
+        return;
+    struct buf b;
+    buf_init(&b, 256 * 1024);
+    uint8_t trace[16];
+    char hex[33];
+    otel_trace_id(trace, r->o->uid, r->run);
+    otel_hex(hex, trace, 16);
+    if (run_spans(&b, r) == BUF_OK && strset_add(g.pending, tag) >= 0 &&
+        otel_exporter_submit(g.x, tag, b.data, b.len, (size_t)r->n + 1) == 0)
+        log_info("run trace queued for export", "trace_id", hex);
+    else
+        settle(tag); /* not queued (full): another reconcile may try again later */
+    buf_free(&b);
+}
+
+/* --- OMJob ----------------------------------------------------------------------------------- */
+
+static void
+omjob_stages(const struct ctl *ctl, const struct tracing_omjob *t, struct run *r)
 {
     const struct kobj *o = t->o;
-    int n = 0;
-    struct stage *m = &st[n++];
-    *m = (struct stage){.stage = "main", .start_ms = t->start_ms, .end_ms = t->end_ms,
-                        .reason = t->main_reason, .exit_code = t->main_exit};
+    struct stage *m = &r->st[r->n++];
+    *m = (struct stage){.span = "omjob.main", .id_key = "main", .task = "main",
+                        .start_ms = t->start_ms, .end_ms = t->end_ms, .reason = t->main_reason,
+                        .exit_code = t->main_exit};
     if (t->main_pod && *t->main_pod)
         snprintf(m->pod, sizeof m->pod, "%s", t->main_pod);
     else
         naming_child(m->pod, o->name, "main");
     m->failed = !t->main_reason || strcmp(t->main_reason, "Completed") || t->main_exit != 0;
     stage_from_pod(ctl, o->ns, m);
-    for (int i = 0; i < t->exit_attempts && n < MAX_STAGES; i++) {
-        struct stage *e = &st[n++];
-        *e = (struct stage){.stage = "exit", .attempt = i, .start_ms = m->end_ms,
+    for (int i = 0; i < t->exit_attempts && r->n < MAX_STAGES; i++) {
+        struct stage *e = &r->st[r->n++];
+        *e = (struct stage){.span = "omjob.exit_handler", .id_key = "exit", .id_index = i,
+                            .task = "exit", .retries = i, .start_ms = m->end_ms,
                             .end_ms = t->end_ms, .exit_code = -1};
         char suffix[16];
         snprintf(suffix, sizeof suffix, i ? "exit-%d" : "exit", i); /* omjob.c's names */
@@ -278,68 +390,6 @@ stages_of(const struct ctl *ctl, const struct tracing_omjob *t, struct stage st[
         }
         stage_from_pod(ctl, o->ns, e);
     }
-    return n;
-}
-
-static int
-stage_span(struct buf *b, const struct tracing_omjob *t, const struct stage *s,
-           const uint8_t trace[16], const uint8_t root[8])
-{
-    struct otel_span sp = {.name = strcmp(s->stage, "main") ? "omjob.exit_handler" : "omjob.main",
-                           .has_parent = true, .start_ms = s->start_ms, .end_ms = s->end_ms,
-                           .status = s->failed ? OTEL_STATUS_ERROR : OTEL_STATUS_OK,
-                           .status_message = s->reason};
-    memcpy(sp.trace_id, trace, 16);
-    memcpy(sp.parent_id, root, 8);
-    otel_span_id(sp.span_id, t->o->uid, 0, s->stage, s->attempt);
-    const struct otel_attr attrs[] = {
-        {"k8s.namespace.name", OTEL_STR, t->o->ns, 0},
-        {"k8s.pod.name", OTEL_STR, s->pod, 0},
-        {"k8s.node.name", OTEL_STR, s->node, 0},
-        {"omjob.name", OTEL_STR, t->o->name, 0},
-        {"omjob.stage", OTEL_STR, s->stage, 0},
-        {"omjob.reason", OTEL_STR, s->reason, 0},
-        {"omjob.retries", OTEL_INT, NULL, s->attempt},
-        {s->exit_code >= 0 ? "omjob.exit_code" : "omjob.exit_code_unknown",
-         s->exit_code >= 0 ? OTEL_INT : OTEL_BOOL, NULL, s->exit_code >= 0 ? s->exit_code : 1},
-    };
-    sp.attrs = attrs;
-    sp.nattrs = sizeof attrs / sizeof attrs[0];
-    return otel_span_json(b, &sp);
-}
-
-static int
-omjob_spans(struct buf *b, const struct ctl *ctl, const struct tracing_omjob *t, size_t *nspans)
-{
-    struct stage st[MAX_STAGES];
-    int n = stages_of(ctl, t, st);
-    struct otel_span root = {.name = "omjob.run", .start_ms = t->start_ms, .end_ms = t->end_ms,
-                             .status = t->failed ? OTEL_STATUS_ERROR : OTEL_STATUS_OK,
-                             .status_message = t->failed ? t->main_reason : NULL};
-    otel_trace_id(root.trace_id, t->o->uid, 0);
-    otel_span_id(root.span_id, t->o->uid, 0, "run", 0);
-    for (int i = 0; i < n; i++) { /* the root covers its children */
-        if (st[i].start_ms && (!root.start_ms || st[i].start_ms < root.start_ms))
-            root.start_ms = st[i].start_ms;
-        if (st[i].end_ms > root.end_ms)
-            root.end_ms = st[i].end_ms;
-    }
-    const struct otel_attr attrs[] = {
-        {"k8s.namespace.name", OTEL_STR, t->o->ns, 0},
-        {"omjob.name", OTEL_STR, t->o->name, 0},
-        {"omjob.uid", OTEL_STR, t->o->uid, 0},
-        {"omjob.phase", OTEL_STR, t->failed ? "Failed" : "Succeeded", 0},
-        {"omjob.exit_handler.attempts", OTEL_INT, NULL, t->exit_attempts},
-    };
-    root.attrs = attrs;
-    root.nattrs = sizeof attrs / sizeof attrs[0];
-    int rc = otel_span_json(b, &root);
-    for (int i = 0; i < n && !rc; i++) {
-        rc |= buf_appends(b, ",");
-        rc |= stage_span(b, t, &st[i], root.trace_id, root.span_id);
-    }
-    *nspans = (size_t)n + 1;
-    return rc;
 }
 
 void
@@ -347,21 +397,65 @@ tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
 {
     if (!g.x || !t->o || !t->o->uid)
         return;
-    uint8_t trace[16];
-    char hex[33], tag[400];
-    otel_trace_id(trace, t->o->uid, 0);
-    otel_hex(hex, trace, 16);
-    snprintf(tag, sizeof tag, OMJOB_API "/namespaces/%s/omjobs/%s|%s", t->o->ns, t->o->name, hex);
-    if (known(tag))
+    struct run *r = calloc(1, sizeof *r);
+    if (!r)
         return;
-    struct buf b;
-    buf_init(&b, 64 * 1024);
-    size_t nspans = 0;
-    if (omjob_spans(&b, ctl, t, &nspans) == BUF_OK &&
-        strset_add(g.pending, tag) >= 0 &&
-        otel_exporter_submit(g.x, tag, b.data, b.len, nspans) == 0)
-        log_info("run trace queued for export", "trace_id", hex);
-    else
-        settle(tag); /* not queued (full): another reconcile may try again later */
-    buf_free(&b);
+    *r = (struct run){.kind = "omjob", .task_attr = "stage", .o = t->o, .failed = t->failed,
+                      .message = t->main_reason, .start_ms = t->start_ms, .end_ms = t->end_ms};
+    snprintf(r->path, sizeof r->path, OMJOB_API "/namespaces/%s/omjobs/%s", t->o->ns, t->o->name);
+    uint8_t trace[16];
+    otel_trace_id(trace, t->o->uid, 0);
+    otel_hex(r->mark, trace, 16);
+    omjob_stages(ctl, t, r);
+    export_run(r);
+    free(r);
+}
+
+/* --- Observatory ------------------------------------------------------------------------------ */
+
+long
+tracing_exported_run(const char *annotation)
+{
+    if (!annotation)
+        return -1;
+    char *end;
+    long n = strtol(annotation, &end, 10);
+    return end != annotation && *end == '/' ? n : -1;
+}
+
+void
+tracing_observatory_finished(const struct ctl *ctl, const struct tracing_observatory *t)
+{
+    if (!g.x || !t->o || !t->o->uid)
+        return;
+    struct run *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    *r = (struct run){.kind = "observatory", .task_attr = "task", .o = t->o, .run = t->run,
+                      .failed = t->failed, .message = t->message, .start_ms = t->start_ms,
+                      .end_ms = t->end_ms};
+    snprintf(r->path, sizeof r->path, "%s/namespaces/%s/observatories/%s", t->api_prefix, t->o->ns,
+             t->o->name);
+    uint8_t trace[16];
+    char hex[33];
+    otel_trace_id(trace, t->o->uid, t->run);
+    otel_hex(hex, trace, 16);
+    snprintf(r->mark, sizeof r->mark, "%ld/%s", t->run, hex);
+    for (size_t i = 0; i < t->ntasks && r->n < MAX_STAGES; i++) {
+        const struct tracing_task *k = &t->tasks[i];
+        if (!k->attempts)
+            continue; /* skipped or never started: no span */
+        struct stage *s = &r->st[r->n++];
+        *s = (struct stage){.span = "observatory.task", .task = k->name, .retries = k->attempts - 1,
+                            .start_ms = k->start_ms, .end_ms = k->end_ms, .reason = k->reason,
+                            .exit_code = k->exit_code, .failed = k->failed};
+        snprintf(s->id_key, sizeof s->id_key, "task:%s", k->name);
+        snprintf(s->pod, sizeof s->pod, "%s", k->pod);
+        stage_from_pod(ctl, t->o->ns, s); /* the last attempt's pod: node, end, exit code */
+        if (k->start_ms) /* the first attempt's start, as status records it */
+            s->start_ms = k->start_ms;
+        s->failed = k->failed; /* the task's own verdict (retries included) wins */
+    }
+    export_run(r);
+    free(r);
 }

@@ -21,6 +21,7 @@
 #define OMJ_CTL_TRACING_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct loop;
@@ -41,11 +42,12 @@ bool tracing_on(void);
 /* Adds trace_id and span_id (the run's root span) to the current log context. */
 void tracing_log_run(const char *uid, long run);
 
-/* Gives every container of pod (a pod object being built) TRACEPARENT for the span of
- * stage/attempt of the run, and OTEL_RESOURCE_ATTRIBUTES naming the object (kind_key.name,
- * k8s.namespace.name) and the task; a variable the spec sets itself is left alone. */
+/* Gives every container of pod (a pod object being built) TRACEPARENT for the span
+ * (span_key, index) of the run, and OTEL_RESOURCE_ATTRIBUTES naming the object
+ * (<kind_key>.name, .uid, k8s.namespace.name) and the task (<kind_key>.task); a variable the
+ * spec sets itself is left alone. */
 void tracing_pod_env(struct cJSON *pod, const char *kind_key, const struct kobj *o, long run,
-                     const char *stage, long attempt);
+                     const char *span_key, long index, const char *task);
 
 /* A finished OMJob, as its status records it. */
 struct tracing_omjob {
@@ -61,5 +63,29 @@ struct tracing_omjob {
 /* Exports the OMJob's trace unless it is marked exported, queued already, or tracing is
  * off. Pods are looked up in ctl's pod cache for their real times, node and exit code. */
 void tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t);
+
+/* Observatory runs: a root "observatory.run" per run (trace id from uid and status.run) and
+ * one "observatory.task" span per task that started (span id from uid, run, "task:<name>";
+ * every attempt's pod carries it). Exported once per run: the annotation's value is
+ * "<run>/<trace id>". */
+struct tracing_task {
+    const char *name, *pod, *reason; /* pod: the last attempt's (status podName) */
+    int attempts, exit_code;         /* exit_code < 0 unknown */
+    bool failed;
+    int64_t start_ms, end_ms;
+};
+struct tracing_observatory {
+    const struct kobj *o;
+    const char *api_prefix; /* "/apis/<group>/<version>" */
+    long run;
+    bool failed;
+    const char *message;
+    int64_t start_ms, end_ms;
+    const struct tracing_task *tasks;
+    size_t ntasks;
+};
+void tracing_observatory_finished(const struct ctl *ctl, const struct tracing_observatory *t);
+/* The run an Observatory's TRACING_EXPORTED_ANNOTATION says was exported, or -1. */
+long tracing_exported_run(const char *annotation);
 
 #endif

@@ -73,7 +73,7 @@ class ReceiverTest(unittest.TestCase):
         self.assertEqual(len(self.rx.spans()), 1)
 
 
-class TraceTest(unittest.TestCase):
+class TraceBase(unittest.TestCase):
     def setUp(self):
         self.fake = FakeCluster().start()
         self.fake.ensure_namespace(NS)
@@ -124,6 +124,9 @@ class TraceTest(unittest.TestCase):
     def env_of(self, pod):
         return {e["name"]: e.get("value") for e in pod["spec"]["containers"][0].get("env", [])}
 
+
+
+class TraceTest(TraceBase):
     def test_failed_run_with_exit_retries_is_one_trace_from_the_pods_times(self):
         self.start()
         uid = self.create(omjob("t1", "sleep 1; exit 3", "exit 1", exitHandlerRetries=1))["metadata"]["uid"]
@@ -252,3 +255,51 @@ class TraceTest(unittest.TestCase):
         self.assertNotIn("TRACEPARENT", self.env_of(self.pod("off-main")))
         self.assertIsNone(self.annotated("off"))
         self.assertFalse(any("trace_id" in r for r in self.op.logs()))
+
+
+OBS_NS = "traced"
+OBS_API = "/apis/workflow.seventh-horizon.io/v1alpha1/namespaces/%s/observatories" % OBS_NS
+
+
+class ObservatoryTraceTest(TraceBase):
+    def obs_get(self, name):
+        st, obj = self.fake.request("GET", "%s/%s" % (OBS_API, name))
+        return obj if st == 200 else None
+
+    def test_observatory_run_is_one_trace_with_a_span_per_task(self):
+        self.start()
+        def task(name, script, deps=(), **extra):
+            t = {"name": name, "image": "busybox:1.36", "command": ["sh", "-c"], "args": [script]}
+            if deps:
+                t["dependencies"] = list(deps)
+            t.update(extra)
+            return t
+        body = {"apiVersion": "workflow.seventh-horizon.io/v1alpha1", "kind": "Observatory",
+                "metadata": {"name": "flow", "namespace": OBS_NS},
+                "spec": {"tasks": [task("extract", "exit 0"), task("load", "exit 4", ["extract"]),
+                                   task("report", "exit 0", ["load"])]}}
+        st, obj = self.fake.request("POST", OBS_API, body)
+        self.assertEqual(st, 201, obj)
+        uid = obj["metadata"]["uid"]
+
+        def marked():
+            o = self.obs_get("flow") or {}
+            return (o.get("metadata", {}).get("annotations") or {}).get(ANN)
+        mark = wait_until(marked, 40, "the Observatory's exported annotation")
+        run, trace = mark.split("/")
+        self.assertEqual(run, "0")
+        spans = self.trace_of(trace, 3)
+        self.assertEqual(len(spans), 3, json.dumps(spans, indent=1))  # root + extract + load; report skipped
+        root = [s for s in spans if s["name"] == "observatory.run"][0]
+        tasks = {attrs(s)["observatory.task"]: s for s in spans if s["name"] == "observatory.task"}
+        self.assertEqual(set(tasks), {"extract", "load"})
+        self.assertEqual(attrs(root)["observatory.uid"], uid)
+        self.assertEqual(root["status"]["code"], 2)
+        self.assertEqual((tasks["extract"]["status"]["code"], tasks["load"]["status"]["code"]), (1, 2))
+        self.assertEqual(attrs(tasks["load"])["observatory.exit_code"], 4)
+        for name, s in tasks.items():
+            self.assertEqual(s["parentSpanId"], root["spanId"])
+            pod = self.pod(attrs(s)["k8s.pod.name"])
+            self.assertEqual(self.env_of(pod)["TRACEPARENT"], "00-%s-%s-01" % (trace, s["spanId"]))
+            self.assertIn("observatory.task=" + name, self.env_of(pod)["OTEL_RESOURCE_ATTRIBUTES"])
+            self.assertEqual(int(s["startTimeUnixNano"]) // 10**6, ms(pod["status"]["startTime"]))
