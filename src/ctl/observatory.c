@@ -552,7 +552,7 @@ create_task_pod(struct observatory_ctl *c, struct view *v, size_t i)
     if (!pod)
         return -2;
     char span_key[48];
-    snprintf(span_key, sizeof span_key, "task:%s", t->name);
+    tracing_task_key(span_key, t->name);
     tracing_pod_env(pod, "observatory", v->o, v->j->run, span_key, 0, t->name);
     char *body = cJSON_PrintUnformatted(pod);
     cJSON_Delete(pod);
@@ -685,9 +685,12 @@ trace_finished(struct observatory_ctl *c, const struct view *v)
                                          t->out.exit_code, v->steps[i].state == STEP_FAILED,
                                          t->start_ms, t->completion_ms};
     }
-    struct tracing_observatory r = {v->o, API_PREFIX, j->run, failed, failed ? "a task failed" : NULL,
-                                    j->start_ms, j->completion_ms, tasks, v->n};
-    tracing_observatory_finished(c->ctl, &r);
+    char path[300];
+    snprintf(path, sizeof path, API_PREFIX "/namespaces/%s/observatories/%s", v->o->ns, v->o->name);
+    struct tracing_workflow r = {v->o, "observatory", path, false, j->run, failed,
+                                 failed ? "a task failed" : NULL, j->start_ms, j->completion_ms,
+                                 tasks, v->n};
+    tracing_workflow_finished(c->ctl, &r);
     free(tasks);
 }
 

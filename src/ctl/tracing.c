@@ -223,6 +223,7 @@ tracing_pod_env(cJSON *pod, const char *kind_key, const struct kobj *o, long run
 struct stage {
     char pod[NAMING_LABEL_MAX + 1];
     const char *span;   /* span name */
+    const char *unit_attr; /* "k8s.pod.name" (NULL) or "k8s.job.name" */
     char id_key[48];    /* the span id's stage name (TRACEPARENT of its pods uses the same) */
     long id_index;
     const char *task;   /* <kind>.stage / <kind>.task attribute */
@@ -242,6 +243,7 @@ struct run {
     const char *message;
     int64_t start_ms, end_ms;
     char path[300];        /* the object, for the annotation */
+    char span[48];         /* the task spans' name */
     char mark[64];         /* the annotation's value */
     struct stage st[MAX_STAGES];
     int n;
@@ -286,7 +288,7 @@ stage_span(struct buf *b, const struct run *r, const struct stage *s, const uint
     snprintf(k_exit, sizeof k_exit, "%s.exit_code%s", r->kind, s->exit_code >= 0 ? "" : "_unknown");
     const struct otel_attr attrs[] = {
         {"k8s.namespace.name", OTEL_STR, r->o->ns, 0},
-        {"k8s.pod.name", OTEL_STR, s->pod, 0},
+        {s->unit_attr ? s->unit_attr : "k8s.pod.name", OTEL_STR, s->pod, 0},
         {"k8s.node.name", OTEL_STR, s->node, 0},
         {k_name, OTEL_STR, r->o->name, 0},
         {k_task, OTEL_STR, s->task, 0},
@@ -424,18 +426,24 @@ tracing_exported_run(const char *annotation)
 }
 
 void
-tracing_observatory_finished(const struct ctl *ctl, const struct tracing_observatory *t)
+tracing_task_key(char out[48], const char *task)
+{
+    snprintf(out, 48, "task:%s", task ? task : "");
+}
+
+void
+tracing_workflow_finished(const struct ctl *ctl, const struct tracing_workflow *t)
 {
     if (!g.x || !t->o || !t->o->uid)
         return;
     struct run *r = calloc(1, sizeof *r);
     if (!r)
         return;
-    *r = (struct run){.kind = "observatory", .task_attr = "task", .o = t->o, .run = t->run,
+    *r = (struct run){.kind = t->kind, .task_attr = "task", .o = t->o, .run = t->run,
                       .failed = t->failed, .message = t->message, .start_ms = t->start_ms,
                       .end_ms = t->end_ms};
-    snprintf(r->path, sizeof r->path, "%s/namespaces/%s/observatories/%s", t->api_prefix, t->o->ns,
-             t->o->name);
+    snprintf(r->path, sizeof r->path, "%s", t->path);
+    snprintf(r->span, sizeof r->span, "%s.task", t->kind);
     uint8_t trace[16];
     char hex[33];
     otel_trace_id(trace, t->o->uid, t->run);
@@ -446,12 +454,14 @@ tracing_observatory_finished(const struct ctl *ctl, const struct tracing_observa
         if (!k->attempts)
             continue; /* skipped or never started: no span */
         struct stage *s = &r->st[r->n++];
-        *s = (struct stage){.span = "observatory.task", .task = k->name, .retries = k->attempts - 1,
+        *s = (struct stage){.span = r->span, .task = k->name, .retries = k->attempts - 1,
                             .start_ms = k->start_ms, .end_ms = k->end_ms, .reason = k->reason,
-                            .exit_code = k->exit_code, .failed = k->failed};
-        snprintf(s->id_key, sizeof s->id_key, "task:%s", k->name);
-        snprintf(s->pod, sizeof s->pod, "%s", k->pod);
-        stage_from_pod(ctl, t->o->ns, s); /* the last attempt's pod: node, end, exit code */
+                            .exit_code = k->exit_code,
+                            .unit_attr = t->units_are_jobs ? "k8s.job.name" : "k8s.pod.name"};
+        tracing_task_key(s->id_key, k->name);
+        snprintf(s->pod, sizeof s->pod, "%s", k->unit ? k->unit : "");
+        if (!t->units_are_jobs)
+            stage_from_pod(ctl, t->o->ns, s); /* the last attempt's pod: node, end, exit code */
         if (k->start_ms) /* the first attempt's start, as status records it */
             s->start_ms = k->start_ms;
         s->failed = k->failed; /* the task's own verdict (retries included) wins */

@@ -64,19 +64,21 @@ struct tracing_omjob {
  * off. Pods are looked up in ctl's pod cache for their real times, node and exit code. */
 void tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t);
 
-/* Observatory runs: a root "observatory.run" per run (trace id from uid and status.run) and
- * one "observatory.task" span per task that started (span id from uid, run, "task:<name>";
- * every attempt's pod carries it). Exported once per run: the annotation's value is
- * "<run>/<trace id>". */
+/* Workflow runs (Observatory, SequentialJob): a root "<kind>.run" per run (trace id from uid
+ * and run) and one "<kind>.task" span per task that started (span id from uid, run,
+ * "task:<name>"; every attempt's pod carries it). Exported once per run: the annotation's
+ * value is "<run>/<trace id>". */
 struct tracing_task {
-    const char *name, *pod, *reason; /* pod: the last attempt's (status podName) */
-    int attempts, exit_code;         /* exit_code < 0 unknown */
+    const char *name, *unit, *reason; /* unit: the last attempt's pod, or the step's Job */
+    int attempts, exit_code;          /* exit_code < 0 unknown */
     bool failed;
     int64_t start_ms, end_ms;
 };
-struct tracing_observatory {
+struct tracing_workflow {
     const struct kobj *o;
-    const char *api_prefix; /* "/apis/<group>/<version>" */
+    const char *kind;   /* "observatory", "sequentialjob": span names and attribute prefix */
+    const char *path;   /* the object's API path, for the annotation */
+    bool units_are_jobs; /* k8s.job.name instead of k8s.pod.name (no node, no exit code) */
     long run;
     bool failed;
     const char *message;
@@ -84,7 +86,9 @@ struct tracing_observatory {
     const struct tracing_task *tasks;
     size_t ntasks;
 };
-void tracing_observatory_finished(const struct ctl *ctl, const struct tracing_observatory *t);
+void tracing_workflow_finished(const struct ctl *ctl, const struct tracing_workflow *t);
+/* The task span's key for tracing_pod_env: "task:<name>" into out. */
+void tracing_task_key(char out[48], const char *task);
 /* The run an Observatory's TRACING_EXPORTED_ANNOTATION says was exported, or -1. */
 long tracing_exported_run(const char *annotation);
 

@@ -303,3 +303,39 @@ class ObservatoryTraceTest(TraceBase):
             self.assertEqual(self.env_of(pod)["TRACEPARENT"], "00-%s-%s-01" % (trace, s["spanId"]))
             self.assertIn("observatory.task=" + name, self.env_of(pod)["OTEL_RESOURCE_ATTRIBUTES"])
             self.assertEqual(int(s["startTimeUnixNano"]) // 10**6, ms(pod["status"]["startTime"]))
+
+
+SEQ_API = "/apis/batch.example.com/v1alpha1/namespaces/%s/sequentialjobs" % NS
+
+
+class SequentialJobTraceTest(TraceBase):
+    def test_sequence_is_one_trace_with_a_span_per_step_job(self):
+        self.start(CONTROLLERS="seqjob")
+        body = {"apiVersion": "batch.example.com/v1alpha1", "kind": "SequentialJob",
+                "metadata": {"name": "seq", "namespace": NS},
+                "spec": {"containers": [{"name": "s%d" % i, "image": "busybox:1.36",
+                                         "command": ["sh", "-c", s]}
+                                        for i, s in enumerate(["exit 0", "exit 2", "exit 0"])]}}
+        st, obj = self.fake.request("POST", SEQ_API, body)
+        self.assertEqual(st, 201, obj)
+
+        def marked():
+            st, o = self.fake.request("GET", SEQ_API + "/seq")
+            return ((o or {}).get("metadata", {}).get("annotations") or {}).get(ANN) if st == 200 else None
+        run, trace = wait_until(marked, 40, "the SequentialJob's exported annotation").split("/")
+        self.assertEqual(run, "0")
+        spans = self.trace_of(trace, 3)
+        self.assertEqual(len(spans), 3, json.dumps(spans, indent=1))  # root + s0 + s1; s2 never ran
+        root = [s for s in spans if s["name"] == "sequentialjob.run"][0]
+        steps = {attrs(s)["sequentialjob.task"]: s for s in spans if s["name"] == "sequentialjob.task"}
+        self.assertEqual(set(steps), {"s0", "s1"})
+        self.assertEqual((root["status"]["code"], steps["s0"]["status"]["code"], steps["s1"]["status"]["code"]),
+                         (2, 1, 2))
+        for name, s in steps.items():
+            self.assertEqual(s["parentSpanId"], root["spanId"])
+            st, job = self.fake.request("GET", "/apis/batch/v1/namespaces/%s/jobs/%s" % (NS, attrs(s)["k8s.job.name"]))
+            self.assertEqual(st, 200)
+            env = {e["name"]: e.get("value")
+                   for e in job["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+            self.assertEqual(env["TRACEPARENT"], "00-%s-%s-01" % (trace, s["spanId"]))
+            self.assertEqual(int(s["startTimeUnixNano"]) // 10**6, ms(job["status"]["startTime"]))
