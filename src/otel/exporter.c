@@ -291,8 +291,8 @@ on_timer(struct loop *l, void *arg)
     x->timer = 0;
     if (x->easy)
         return;
-    if (send_batch(x) && x->batch) /* no handle free: try again soon */
-        schedule(x, OTEL_EXPORTER_BACKOFF_MIN_MS);
+    if (send_batch(x)) /* no handle free: the batch again soon; a dropped one: the next */
+        schedule(x, x->batch ? OTEL_EXPORTER_BACKOFF_MIN_MS : 0);
 }
 
 /* Arms the flush (or retry) timer: delay_ms 0 = the batch delay, or now when a full batch
