@@ -662,6 +662,55 @@ def phase_throughput():
         fake.stop()
 
 
+def _traced_run(n, env, tag):
+    fake = Fake(time_scale="0.001").start()
+    try:
+        fake.ensure_ns(NS)
+        op = Operator(fake, "--qps", "100000", "--burst", "100000", env=env, name="tracing-" + tag).start()
+        op.wait_ready(30)
+        settle(op, 0.3)
+        s0 = op.sample()
+        t0 = time.time()
+        submit(fake, ["tr-%04d" % i for i in range(n)])
+        wait_succeeded(op, n, 400, "the tracing OMJobs (%s)" % tag)
+        if env:  # every trace exported and annotated, so the export's work is inside the window
+            wait_until(lambda: op.metric_sum("omjob_otel_spans_total") >= 3 * n, 120, "the spans exported")
+        settle(op, 0.3)
+        s1 = op.sample()
+        m = op.metrics()
+        op.stop()
+        return {"cpu_s": s1["cpu"] - s0["cpu"], "rss": s1["VmRSS"], "hwm": s1["VmHWM"],
+                "elapsed_s": time.time() - t0, "spans": op.metric_sum("omjob_otel_spans_total", m),
+                "requests": op.metric_sum("omjob_otel_export_requests_total", m)}
+    finally:
+        fake.stop()
+
+
+def phase_tracing():
+    """The cost of OTLP export: the same 1,000 OMJobs with export off and on (to the test receiver
+    tests/otlp/receiver.py in this driver), alternating, two runs each; operator CPU and RSS."""
+    sys.path.insert(0, os.path.join(TOP, "tests", "otlp"))
+    from receiver import Receiver
+    n = 1000 if not QUICK else 200
+    rx = Receiver().start()
+    try:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": rx.url, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+        runs = {"off": [], "on": []}
+        for i in range(2):
+            runs["off"].append(_traced_run(n, None, "off%d" % i))
+            runs["on"].append(_traced_run(n, env, "on%d" % i))
+        R["tracing"] = {"n": n, "runs": runs, "received_spans": len(rx.spans()),
+                        "cpu_off": statistics.mean(r["cpu_s"] for r in runs["off"]),
+                        "cpu_on": statistics.mean(r["cpu_s"] for r in runs["on"]),
+                        "rss_off": statistics.mean(r["rss"] for r in runs["off"]),
+                        "rss_on": statistics.mean(r["rss"] for r in runs["on"]),
+                        "hwm_off": statistics.mean(r["hwm"] for r in runs["off"]),
+                        "hwm_on": statistics.mean(r["hwm"] for r in runs["on"])}
+        log("tracing", R["tracing"])
+    finally:
+        rx.stop()
+
+
 def symbolized_binary(outdir):
     """The release binary again, linked from the same objects with the same flags but without -s, so
     callgrind can name functions (same code, same instruction counts). None if it cannot be linked."""
@@ -1270,6 +1319,25 @@ def render(total_s, failed):
                 k.upper(), idle[k]["fake_cpu_s_per_min"] * 1000, idle[k]["cpu_s_per_min"] * 1000, fmt_bytes(idle[k]["fake_rss"])))
     w("")
 
+    trc = R.get("tracing")
+    if trc:
+        w("## Tracing cost (OTLP export on vs off)")
+        w("")
+        w("%d OMJobs at once, as in the throughput run, with OTLP export off and on (to tests/otlp/receiver.py "
+          "in the driver; %d spans received), alternating, two runs each; operator CPU from submit until every "
+          "trace is exported, RSS after." % (trc["n"], trc["received_spans"]))
+        w("")
+        w("| | Export off | Export on | On vs off |")
+        w("|---|---:|---:|---:|")
+        w("| Operator CPU (mean) | %.2f s | %.2f s | %+.1f%% |" % (
+            trc["cpu_off"], trc["cpu_on"], 100.0 * (trc["cpu_on"] / trc["cpu_off"] - 1) if trc["cpu_off"] else 0))
+        for k, label in (("rss", "RSS after"), ("hwm", "Peak RSS (VmHWM)")):
+            w("| %s | %s | %s | %+.1f%% |" % (label, fmt_bytes(trc[k + "_off"]), fmt_bytes(trc[k + "_on"]),
+                                               100.0 * (trc[k + "_on"] / trc[k + "_off"] - 1) if trc[k + "_off"] else 0))
+        w("| Runs (CPU s) | %s | %s | |" % (", ".join("%.2f" % r["cpu_s"] for r in trc["runs"]["off"]),
+                                            ", ".join("%.2f" % r["cpu_s"] for r in trc["runs"]["on"])))
+        w("")
+
     if NOTES or failed:
         w("## Notes and things not measured")
         w("")
@@ -1288,7 +1356,8 @@ def main():
     failed = []
     phases = [("Sizes", phase_sizes), ("Start-up and memory", phase_memory_and_startup),
               ("Reaction latency", phase_latency), ("Throughput", phase_throughput),
-              ("Instructions per reconcile (callgrind)", phase_callgrind), ("Idle cost", phase_idle)]
+              ("Instructions per reconcile (callgrind)", phase_callgrind), ("Idle cost", phase_idle),
+              ("Tracing cost", phase_tracing)]
     only = os.environ.get("BENCH_ONLY")
     for title, fn in phases:
         if only and fn.__name__[6:] not in only.split(","):
@@ -1334,7 +1403,7 @@ def main():
     with open(RESULTS_MD, "w") as f:
         f.write(render(total, failed) + "\n")
     log("wrote", RESULTS_MD, "in %.0f s" % total)
-    measured = [k for k in ("memory", "latency", "throughput", "callgrind", "idle") if k in R]
+    measured = [k for k in ("memory", "latency", "throughput", "callgrind", "idle", "tracing") if k in R]
     if not measured:
         log("nothing could be measured")
         return 1

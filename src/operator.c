@@ -6,10 +6,13 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/lease.h"
+#include "kube/queue.h"
 #include "kube/watch.h"
 #include "ctl/ctl.h"
 #include "ctl/controllers.h"
 #include "ctl/pods.h"
+#include "ctl/tracing.h"
+#include "otel/otel.h"
 #include "kube/event.h"
 #include "loop.h"
 #include "util/buf.h"
@@ -122,21 +125,25 @@ h_healthz(void *arg, struct buf *body, const char **ct)
     return 200;
 }
 
+/* Why the operator is not ready, or NULL when it is. */
+static const char *
+not_ready(const struct operator *op)
+{
+    if (!all_synced(op))
+        return "caches not synced\n";
+    if (op->lease && !lease_healthy(op->lease))
+        return "leader election cannot reach the API server\n";
+    return NULL;
+}
+
 static int
 h_readyz(void *arg, struct buf *body, const char **ct)
 {
     struct operator *op = arg;
     *ct = "text/plain; charset=utf-8";
-    if (!all_synced(op)) {
-        buf_appends(body, "caches not synced\n");
-        return 503;
-    }
-    if (op->lease && !lease_healthy(op->lease)) {
-        buf_appends(body, "leader election cannot reach the API server\n");
-        return 503;
-    }
-    buf_appends(body, "ok\n");
-    return 200;
+    const char *why = not_ready(op);
+    buf_appends(body, why ? why : "ok\n");
+    return why ? 503 : 200;
 }
 
 static int
@@ -156,6 +163,36 @@ h_info(void *arg, struct buf *body, const char **ct)
 }
 
 static struct metric *m_api_requests, *m_api_retries, *m_api_queue, *m_watch, *m_cache, *m_loop;
+static struct metric *m_ready, *m_events, *m_wq_depth, *m_wq_delayed, *m_wq_adds,
+    *m_wq_retries, *m_wq_wait, *m_wq_work;
+
+static void
+on_event_recorded(void *arg, const char *kind, const char *type, const char *reason)
+{
+    (void)arg;
+    metrics_add(m_events, 1, kind, type, reason);
+}
+
+static void
+on_queue_processed(void *arg, const char *kind, double wait_s, double work_s)
+{
+    (void)arg;
+    if (wait_s >= 0)
+        metrics_observe(m_wq_wait, wait_s, kind);
+    metrics_observe(m_wq_work, work_s, kind);
+}
+
+static void
+scrape_queue(void *arg, const char *kind, const struct workqueue *q)
+{
+    (void)arg;
+    struct workqueue_stats st;
+    workqueue_get_stats(q, &st);
+    metrics_set(m_wq_depth, (double)st.depth, kind);
+    metrics_set(m_wq_delayed, (double)st.delayed, kind);
+    metrics_set(m_wq_adds, (double)st.adds, kind);
+    metrics_set(m_wq_retries, (double)st.retries, kind);
+}
 
 static void
 scrape_informer(struct informer *inf, const char *r)
@@ -201,6 +238,8 @@ scrape(void *arg)
     metrics_set(m_api_queue, (double)cs.queued_writes, "queued");
     metrics_set(m_api_queue, (double)cs.inflight, "inflight");
     metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");
+    metrics_set(m_ready, not_ready(op) ? 0 : 1);
+    workqueue_foreach_named(scrape_queue, NULL);
     for (size_t i = 0; i < op->ctl.pods.n; i++)
         scrape_informer(op->ctl.pods.inf[i], "pods");
     if (op->ctl.nodes)
@@ -239,12 +278,36 @@ setup_metrics(struct operator *op)
     static const char *const l_what[] = {"what", NULL};
     m_loop = metrics_gauge("omjob_loop", "Event loop: iterations and timers fired (monotonic), "
                                          "timers pending and fds watched (now)", l_what);
+    m_ready = metrics_gauge("omjob_ready", "1 when /readyz answers 200", NULL);
+    static const char *const l_event[] = {"kind", "type", "reason", NULL};
+    m_events = metrics_counter("omjob_events_total",
+                               "Kubernetes Events recorded, by object kind, type and reason "
+                               "(occurrences, before coalescing)", l_event);
+    static const char *const l_ctl[] = {"controller", NULL};
+    m_wq_depth = metrics_gauge("omjob_workqueue_depth", "Keys ready to reconcile", l_ctl);
+    m_wq_delayed = metrics_gauge("omjob_workqueue_delayed", "Keys waiting for a timer", l_ctl);
+    m_wq_adds = metrics_counter("omjob_workqueue_adds_total", "Keys made ready", l_ctl);
+    m_wq_retries = metrics_counter("omjob_workqueue_retries_total", "Rate-limited requeues",
+                                   l_ctl);
+    static const double wq_bounds[] = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1,
+                                       0.5,    1,      5,     10,    30,   60};
+    size_t nb = sizeof wq_bounds / sizeof wq_bounds[0];
+    m_wq_wait = metrics_histogram("omjob_workqueue_wait_duration_seconds",
+                                  "How long a key waited ready before its reconcile", l_ctl,
+                                  wq_bounds, nb);
+    m_wq_work = metrics_histogram("omjob_reconcile_duration_seconds",
+                                  "How long one reconcile took (the loop is busy meanwhile)",
+                                  l_ctl, wq_bounds, nb);
     if (!m_api_requests || !m_api_retries || !m_api_queue || !m_watch || !m_cache || !m_loop ||
         !metrics_gauge_fn("omjob_leader",
                           "1 while this replica may write: it holds the leader Lease "
                           "(or runs without leader election) and is not shutting down",
-                          leader_gauge, op))
+                          leader_gauge, op) ||
+        !m_ready || !m_events || !m_wq_depth || !m_wq_delayed || !m_wq_adds || !m_wq_retries ||
+        !m_wq_wait || !m_wq_work)
         return -1;
+    event_set_observer(on_event_recorded, NULL);
+    workqueue_set_observer(on_queue_processed, NULL);
     if (metrics_register_process())
         return -1;
     return metrics_on_scrape(scrape, op);
@@ -474,6 +537,39 @@ setup_controllers(struct operator *op)
     return 0;
 }
 
+static const char *
+env_get(const char *name)
+{
+    return getenv(name);
+}
+
+static void
+env_warn(const char *what)
+{
+    log_warn("OpenTelemetry setting ignored", "setting", what);
+}
+
+/* Traces (OTEL_* environment, off by default). A setting that cannot be used is reported
+ * and the operator runs without traces: tracing must never keep it from working. */
+static int
+setup_tracing(struct operator *op)
+{
+    struct otel_config oc;
+    char err[512];
+    if (otel_config_from_env(&oc, env_get, env_warn, err, sizeof err)) {
+        log_error("OpenTelemetry configuration unusable: traces are off", "error", err);
+        return 0;
+    }
+    if (!oc.enabled)
+        return 0;
+    int rc = tracing_start(op->loop, op->client, &oc, version_string());
+    if (!rc) /* the endpoint only: headers hold secrets */
+        log_info("exporting traces (OTLP/HTTP JSON)", "endpoint", oc.url, "service.name",
+                 oc.resource[0].value);
+    otel_config_free(&oc);
+    return rc;
+}
+
 static void
 teardown(struct operator *op)
 {
@@ -483,6 +579,7 @@ teardown(struct operator *op)
     nswatch_free(&op->ctl.pods);
     informer_free(op->ctl.nodes);
     event_recorder_free(op->ctl.events);
+    tracing_stop(); /* before the client: its request is on the client's multi */
     ctl_last_free(&op->ctl);
     lease_free(op->lease);
     loop_timer_cancel(op->loop, op->shutdown_timer);
@@ -490,6 +587,8 @@ teardown(struct operator *op)
     responder_free(op->responder);
     kube_client_free(op->client);
     kube_config_free(&op->kcfg);
+    event_set_observer(NULL, NULL);
+    workqueue_set_observer(NULL, NULL);
     metrics_reset_all();
     loop_free(op->loop);
 }
@@ -529,7 +628,8 @@ operator_run(const struct config *cfg)
     kube_client_set_write_gate(op.client, may_write, &op);
     if (loop_signal(op.loop, SIGTERM, on_term, &op) || loop_signal(op.loop, SIGINT, on_term, &op) ||
         loop_signal(op.loop, SIGHUP, on_hup, &op) || setup_metrics(&op) ||
-        setup_responder(&op) || setup_lease(&op) || setup_controllers(&op)) {
+        setup_responder(&op) || setup_tracing(&op) || setup_lease(&op) ||
+        setup_controllers(&op)) {
         log_error("start-up failed");
         goto out;
     }

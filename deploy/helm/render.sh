@@ -3,12 +3,15 @@
 #   deploy/helm/omjob-operator/crds/  := crds/*.yaml (the one source of truth; stale files removed)
 #   deploy/manifests/crds.yaml        := crds/*.yaml concatenated
 #   deploy/manifests/omjob-operator.yaml := Namespace omjob-system + `helm template` of the defaults
-# deploy/helm/render.sh [CHART_CRDS_DIR MANIFESTS_DIR]   (other targets: used by the drift check)
+#   deploy/prometheus/omjob-operator.rules.yaml := the chart's files/prometheus-rules.yaml with the
+#                                                  default prometheusRule.runbookBaseURL
+# deploy/helm/render.sh [CHART_CRDS_DIR MANIFESTS_DIR [PROMETHEUS_DIR]]   (other targets: used by the drift check)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 chart="$top/deploy/helm/omjob-operator"
 crd_out=${1:-$chart/crds}
 man_out=${2:-$top/deploy/manifests}
+prom_out=${3:-$top/deploy/prometheus}
 helm=${HELM:-$top/build/tools/bin/helm}
 [ -x "$helm" ] || helm=$(command -v helm) || { echo "render.sh: no helm (run tests/tools/install-k8s-clients.sh)" >&2; exit 1; }
 release=omjob-operator namespace=omjob-system
@@ -46,3 +49,14 @@ mv "$man_out/crds.yaml.tmp" "$man_out/crds.yaml"
 	"$helm" template "$release" "$chart" --namespace "$namespace"
 } >"$man_out/omjob-operator.yaml.tmp"
 mv "$man_out/omjob-operator.yaml.tmp" "$man_out/omjob-operator.yaml"
+
+# 3. plain Prometheus rules file
+base=$(sed -n 's/^  runbookBaseURL: "\(.*\)"$/\1/p' "$chart/values.yaml")
+[ -n "$base" ] || { echo "render.sh: no prometheusRule.runbookBaseURL in values.yaml" >&2; exit 1; }
+mkdir -p "$prom_out"
+{
+	echo "$gen deploy/helm/omjob-operator/files/prometheus-rules.yaml. Do not edit."
+	echo "# For a Prometheus without the Prometheus operator: list it under rule_files."
+	sed "s#RUNBOOK_BASE#$base#g" "$chart/files/prometheus-rules.yaml"
+} >"$prom_out/omjob-operator.rules.yaml.tmp"
+mv "$prom_out/omjob-operator.rules.yaml.tmp" "$prom_out/omjob-operator.rules.yaml"

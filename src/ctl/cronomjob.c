@@ -1105,6 +1105,7 @@ cronomjob_ctl_new(struct ctl *ctl)
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->writer = writer_new(ctl->client, op_done, op_lookup, c);
+    ctl_log_kind(c->queue, c->writer, "cronomjob");
     c->deleted = strset_new();
     c->noted = strset_new();
     static const char *const l_status[] = {"status", NULL};

@@ -257,3 +257,25 @@ ctl_report_write(const struct ctl *ctl, const struct ctl_kind *k, const struct k
                      r->reason ? r->reason : "", err);
     }
 }
+
+void
+ctl_log_kind(struct workqueue *q, struct writer *w, const char *kind)
+{
+    if (q)
+        workqueue_set_log_kind(q, kind);
+    if (w)
+        writer_set_log_kind(w, kind);
+}
+
+void
+ctl_log_run(const struct kobj *o, long run)
+{
+    if (!o || !o->uid)
+        return;
+    char id[LOG_CTX_VAL_MAX];
+    if (run > 0)
+        snprintf(id, sizeof id, "%s/%ld", o->uid, run);
+    else
+        snprintf(id, sizeof id, "%s", o->uid);
+    log_ctx_add("run.id", id);
+}

@@ -94,6 +94,15 @@ void ctl_report_write(const struct ctl *ctl, const struct ctl_kind *k, const str
                       const char *op_name, const struct write_op *op,
                       const struct kube_response *r);
 
+/* Log context (util/log.h): every line logged while the queue's reconcile or the writer's
+ * completion runs for an object carries "<kind>.namespace"/"<kind>.name" ("omjob",
+ * "observatory", "sequentialjob", "cronomjob"). q and w may be NULL. */
+struct writer;
+void ctl_log_kind(struct workqueue *q, struct writer *w, const char *kind);
+/* Adds the run of object o to the log context of the current reconcile: "run.id" (the
+ * uid, or "<uid>/<run>" when run > 0). */
+void ctl_log_run(const struct kobj *o, long run);
+
 /* The cached state of the pod's node, or NULL (unknown, not watched, or unscheduled);
  * &pod_node_deleted when the node informer has synced and the node is not there. */
 struct pod_state;

@@ -5,6 +5,7 @@
 #include "ctl/engine.h"
 #include "ctl/naming.h"
 #include "ctl/pods.h"
+#include "ctl/tracing.h"
 #include "ctl/writer.h"
 #include "http/metrics.h"
 #include "kube/client.h"
@@ -54,6 +55,7 @@ struct obs_obj {
     size_t ntasks;
     struct task_rec *tasks;
     char *fingerprint; /* of the recorded status, to tell whether a patch is needed */
+    long trace_run;    /* the run TRACING_EXPORTED_ANNOTATION names, -1 none */
 };
 
 /* --- status fingerprints: the same function reads the recorded and the desired status --- */
@@ -127,6 +129,8 @@ obs_trim(const cJSON *obj)
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     copy_str(o->phase, sizeof o->phase, json_str(st, "phase"));
     o->run = (long)json_int(st, "run", 0);
+    o->trace_run = tracing_exported_run(json_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+                                                 TRACING_EXPORTED_ANNOTATION));
     o->last_schedule_ms = json_time_ms(st, "lastScheduleTime");
     o->start_ms = json_time_ms(st, "startTime");
     o->completion_ms = json_time_ms(st, "completionTime");
@@ -622,6 +626,9 @@ create_task_pod(struct observatory_ctl *c, struct view *v, size_t i)
     cJSON *pod = pod_build_stage(&o, &st, name, v->err, sizeof v->err);
     if (!pod)
         return -2;
+    char span_key[48];
+    tracing_task_key(span_key, t->name);
+    tracing_pod_env(pod, "observatory", v->o, v->j->run, span_key, 0, t->name);
     char *body = cJSON_PrintUnformatted(pod);
     cJSON_Delete(pod);
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods", v->o->ns);
@@ -725,6 +732,10 @@ act(struct observatory_ctl *c, struct view *v)
         return rc == 0;
     }
     char *body = status_body(v, v->j->run, v->j->last_schedule_ms, false);
+    if (body && v->phase == PHASE_FAILED && strcmp(v->j->phase, "Failed")) {
+        struct event_ref r = ref_of(v->o); /* the recorder folds a repeat after a failed patch */
+        event_record(c->ctl->events, &r, "Warning", "RunFailed", "run %ld failed", v->j->run);
+    }
     return body && patch_status(c, v, body) == 0;
 }
 
@@ -734,6 +745,32 @@ confirm_gone(struct observatory_ctl *c, struct view *v, const char *pod)
     char path[200];
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", v->o->ns, pod);
     writer_submit(c->writer, v->o->key, v->o->ns, OP_CONFIRM_GONE, pod, "GET", path, NULL, NULL);
+}
+
+/* A finished run's trace, once (ctl/tracing.h; a no-op when tracing is off). */
+static void
+trace_finished(struct observatory_ctl *c, const struct view *v)
+{
+    const struct obs_obj *j = v->j;
+    bool failed = !strcmp(j->phase, "Failed");
+    if ((!failed && strcmp(j->phase, "Succeeded")) || j->trace_run >= j->run || !tracing_on())
+        return;
+    struct tracing_task *tasks = calloc(v->n ? v->n : 1, sizeof *tasks);
+    if (!tasks)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        const struct task_view *t = &v->t[i];
+        tasks[i] = (struct tracing_task){t->name, t->pod, t->out.reason, t->attempts,
+                                         t->out.exit_code, v->steps[i].state == STEP_FAILED,
+                                         t->start_ms, t->completion_ms};
+    }
+    char path[300];
+    snprintf(path, sizeof path, API_PREFIX "/namespaces/%s/observatories/%s", v->o->ns, v->o->name);
+    struct tracing_workflow r = {v->o, "observatory", path, false, j->run, failed,
+                                 failed ? "a task failed" : NULL, j->start_ms, j->completion_ms,
+                                 tasks, v->n};
+    tracing_workflow_finished(c->ctl, &r);
+    free(tasks);
 }
 
 static void
@@ -754,6 +791,8 @@ reconcile(void *arg, const char *key)
     }
     v->o = o;
     v->j = o->payload;
+    ctl_log_run(o, v->j->run);
+    tracing_log_run(o->uid, v->j->run);
     v->doc = cJSON_Parse(v->j->doc);
     v->spec = cJSON_GetObjectItemCaseSensitive(v->doc, "spec");
     if (build_graph(v)) {
@@ -769,6 +808,7 @@ reconcile(void *arg, const char *key)
     }
     engine_skip_blocked(v->steps, v->n);
     v->phase = engine_phase(v->steps, v->n);
+    trace_finished(c, v);
     act(c, v);
 out:
     cJSON_Delete(v->doc);
@@ -873,6 +913,7 @@ observatory_ctl_new(struct ctl *ctl)
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->writer = writer_new(ctl->client, op_done, op_lookup, c);
+    ctl_log_kind(c->queue, c->writer, "observatory");
     c->gone = strset_new();
     static const char *const l_type[] = {"type", NULL};
     c->m_pods = metrics_counter("observatory_pods_created_total", "Observatory task pods created",

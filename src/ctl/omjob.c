@@ -5,6 +5,7 @@
 #include "ctl/engine.h"
 #include "ctl/naming.h"
 #include "ctl/pods.h"
+#include "ctl/tracing.h"
 #include "ctl/writer.h"
 #include "http/metrics.h"
 #include "kube/client.h"
@@ -51,6 +52,7 @@ struct omjob_obj {
     int64_t ttl_s, main_deadline_s, exit_deadline_s;
     int exit_retries;
     bool skip_exit_on_delete;
+    bool trace_exported; /* TRACING_EXPORTED_ANNOTATION set */
 };
 
 
@@ -128,6 +130,8 @@ omjob_trim(const cJSON *obj)
     const char *skip = json_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
                             OMJOB_SKIP_EXIT_ANNOTATION);
     j->skip_exit_on_delete = skip && !strcmp(skip, "true");
+    j->trace_exported = json_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+                                 TRACING_EXPORTED_ANNOTATION) != NULL;
     if (!phase_final(j->phase))
         j->doc = omjob_doc(obj);
     return j;
@@ -428,6 +432,8 @@ create_pod(struct omjob_ctl *c, const struct view *v, bool main, char *err, size
         cJSON_Delete(exit_pod);
     }
     cJSON_Delete(doc);
+    tracing_pod_env(pod, "omjob", v->o, 0, main ? "main" : "exit", main ? 0 : index,
+                    main ? "main" : "exit");
     if (!pod) {
         if (!doc)
             snprintf(err, errlen, "the cached OMJob could not be read");
@@ -761,6 +767,12 @@ note_transitions(struct omjob_ctl *c, const struct view *v)
             event_record(c->ctl->events, &ref, "Normal", "OMJobCompleted", "%s", msg);
         else
             event_record(c->ctl->events, &ref, "Warning", "OMJobFailed", "%s", msg);
+        const char *er = v->exit.out.reason ? v->exit.out.reason : "";
+        if (v->exits_created && v->exit.state == STEP_FAILED) /* alerts count these */
+            event_record(c->ctl->events, &ref, "Warning",
+                         strstr(er, "Deadline") ? "ExitHandlerTimedOut" : "ExitHandlerFailed",
+                         "exit handler %s ended: %s, exit code %d", v->exit.name, er,
+                         v->exit.out.exit_code);
     }
 }
 
@@ -861,6 +873,17 @@ act(struct omjob_ctl *c, struct view *v)
     return false;
 }
 
+/* The finished run's trace (ctl/tracing.h; a no-op when tracing is off). */
+static void
+trace_finished(struct omjob_ctl *c, const struct kobj *o, const struct omjob_obj *j)
+{
+    struct tracing_omjob t = {o, !strcmp(j->phase, "Failed"), j->main_pod, j->main_reason,
+                              j->main_exit == EXIT_CODE_UNKNOWN ? -1 : j->main_exit,
+                              j->exit_attempts, j->exit_exit == EXIT_CODE_UNKNOWN ? -1 : j->exit_exit,
+                              j->start_ms, j->completion_ms};
+    tracing_omjob_finished(c->ctl, &t);
+}
+
 static void
 reconcile(void *arg, const char *key)
 {
@@ -873,6 +896,10 @@ reconcile(void *arg, const char *key)
     if (!o || !o->payload)
         return;
     struct view v = {.o = o, .j = o->payload, .deleting = o->deletion_ms != 0};
+    ctl_log_run(o, 0);
+    tracing_log_run(o->uid, 0);
+    if (phase_final(v.j->phase) && !v.j->trace_exported)
+        trace_finished(c, o, v.j);
     if (phase_final(v.j->phase) && !(o->finalizers & 2) && v.j->ttl_s < 0 && !late_possible(v.j))
         return; /* done, nothing left to do */
     if (!view_main(c, &v)) {
@@ -1172,6 +1199,7 @@ omjob_ctl_new(struct ctl *ctl)
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->writer = writer_new(ctl->client, op_done, op_lookup, c);
+    ctl_log_kind(c->queue, c->writer, "omjob");
     c->gone = strset_new();
     static const char *const l_status[] = {"status", NULL};
     static const char *const l_type[] = {"type", NULL};

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "ctl/ctl.h"
 #include "ctl/naming.h"
+#include "ctl/tracing.h"
 #include "ctl/writer.h"
 #include "http/metrics.h"
 #include "kube/client.h"
@@ -306,6 +307,7 @@ struct seqjob_obj {
     char cond_status[NCOND][8];
     char cond_time[NCOND][TIME_RFC3339_MAX];
     uint64_t fingerprint; /* of the recorded status */
+    bool trace_exported;  /* TRACING_EXPORTED_ANNOTATION set */
 };
 
 static bool
@@ -373,6 +375,9 @@ seqjob_trim(const cJSON *obj)
     }
     trim_conditions(j, st);
     j->fingerprint = seqjob_status_fingerprint(st);
+    j->trace_exported = json_str(cJSON_GetObjectItemCaseSensitive(
+                                     cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "annotations"),
+                                 TRACING_EXPORTED_ANNOTATION) != NULL;
     j->doc = seqjob_doc(obj);
     if (!j->doc) {
         free(j);
@@ -728,6 +733,11 @@ static int
 create_job(struct seqjob_ctl *c, const struct view *v, size_t index)
 {
     cJSON *job = seqjob_build_job(v->doc, index);
+    char key[48];
+    tracing_task_key(key, v->sv[index].container);
+    tracing_pod_env(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(job, "spec"),
+                                                     "template"),
+                    "sequentialjob", v->o, 0, key, 0, v->sv[index].container);
     char *body = job ? cJSON_PrintUnformatted(job) : NULL;
     cJSON_Delete(job);
     if (!body) return -1;
@@ -776,6 +786,47 @@ needs_work(const struct kobj *o, const struct seqjob_obj *j)
     return !j->final || (j->invalid && o->generation != j->observed_gen);
 }
 
+/* A finished sequence's trace, once (ctl/tracing.h; a no-op when tracing is off): a span per
+ * step whose Job ran, from the Jobs' own start and completion times. */
+static void
+trace_finished(struct seqjob_ctl *c, const struct kobj *o)
+{
+    const struct seqjob_obj *j = o->payload;
+    if (!j->final || j->invalid || j->trace_exported || !tracing_on()) return;
+    cJSON *doc = cJSON_Parse(j->doc);
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(doc, "spec"), "containers");
+    int n = cJSON_GetArraySize(cs);
+    struct tracing_task *tasks = n > 0 && n <= ENGINE_MAX_STEPS ? calloc((size_t)n, sizeof *tasks) : NULL;
+    char (*names)[64] = tasks ? calloc((size_t)n, sizeof *names) : NULL;
+    int64_t failed_at = 0, end = j->start_ms;
+    if (!names) goto out;
+    time_parse_rfc3339(j->cond_time[COND_FAILED], &failed_at);
+    for (int i = 0; i < n; i++) {
+        const char *cname = json_str(cJSON_GetArrayItem(cs, i), "name");
+        seqjob_job_name(names[i], o->name, (size_t)i, cname);
+        struct kobj *jo = nswatch_get(&c->jobs, o->ns, names[i]);
+        const struct seqjob_job *jb = jo && jo->payload ? jo->payload : NULL;
+        bool bad = j->failed_index == i;
+        if (!jb && !bad && !bit(j->completed, (size_t)i)) continue; /* never ran */
+        int64_t done = jb && jb->completion_ms ? jb->completion_ms : bad ? failed_at : 0;
+        tasks[i] = (struct tracing_task){cname, names[i],
+                                         bad ? (jb && jb->reason[0] ? jb->reason : "JobFailed") : NULL,
+                                         1, -1, bad, jb ? jb->start_ms : 0, done};
+        if (done > end) end = done;
+    }
+    char path[300];
+    snprintf(path, sizeof path, API_PREFIX "/namespaces/%s/sequentialjobs/%s", o->ns, o->name);
+    struct tracing_workflow r = {o, "sequentialjob", path, true, 0, j->failed_index >= 0,
+                                 j->failed_index >= 0 ? "a step failed" : NULL, j->start_ms, end,
+                                 tasks, (size_t)n};
+    tracing_workflow_finished(c->ctl, &r);
+out:
+    free(names);
+    free(tasks);
+    cJSON_Delete(doc);
+}
+
 static void
 reconcile(void *arg, const char *key)
 {
@@ -783,6 +834,7 @@ reconcile(void *arg, const char *key)
     if (c->ctl->may_write && !c->ctl->may_write(c->ctl->may_write_arg)) return;
     if (writer_busy(c->writer, key)) return; /* the write's completion requeues it */
     struct kobj *o = find_seqjob(c, key);
+    if (o && o->payload && !o->deletion_ms) trace_finished(c, o);
     if (!o || !o->payload || o->deletion_ms || !needs_work(o, o->payload)) return;
     struct view *v = calloc(1, sizeof *v); /* ~90 KiB: not on the loop's stack */
     if (!v) {
@@ -790,6 +842,8 @@ reconcile(void *arg, const char *key)
         return;
     }
     *v = (struct view){.o = o, .j = o->payload};
+    ctl_log_run(o, 0);
+    tracing_log_run(o->uid, 0);
     v->doc = cJSON_Parse(v->j->doc);
     char err[512];
     int n = v->doc ? seqjob_validate_spec(cJSON_GetObjectItemCaseSensitive(v->doc, "spec"), err,
@@ -1059,6 +1113,7 @@ seqjob_ctl_new(struct ctl *ctl)
     c->ctl = ctl;
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->writer = writer_new(ctl->client, op_done, op_lookup, c);
+    ctl_log_kind(c->queue, c->writer, "sequentialjob");
     c->gone = strset_new();
     c->foreign = strset_new();
     c->rejected = strset_new();

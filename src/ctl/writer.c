@@ -44,6 +44,7 @@ struct writer {
     struct pending *list;
     struct memo *memo[MEMO_SLOTS];
     size_t nmemo;
+    const char *log_kind; /* static; NULL: no log context */
 };
 
 static struct memo **
@@ -189,7 +190,11 @@ on_done(void *arg, const struct kube_response *r)
     char key[sizeof p->op.key];
     memcpy(key, p->op.key, sizeof key);
     bool ok = r->cls == KUBE_OK;
+    size_t mark = log_ctx_mark();
+    if (w->log_kind)
+        log_ctx_object(w->log_kind, p->op.key);
     w->done(w->arg, &p->op, r);
+    log_ctx_restore(mark);
     free(p);
     /* our own successful write may have changed the object: that is no change of the user's */
     if (ok && (m = memo_get(w, key, false)) && m->refused)
@@ -260,6 +265,12 @@ writer_submit_op(struct writer *w, const struct write_op *op, const char *method
     w->list = p;
     strset_add(w->busy, key);
     return 0;
+}
+
+void
+writer_set_log_kind(struct writer *w, const char *kind)
+{
+    w->log_kind = kind;
 }
 
 bool

@@ -63,6 +63,8 @@ int writer_submit(struct writer *w, const char *key, const char *ns, int kind,
 /* The same with the write_op given whole (key, ns, kind, target, n; the rest is set here). */
 int writer_submit_op(struct writer *w, const struct write_op *op, const char *method,
                      const char *path, const char *ctype, char *body);
+/* The completion callback runs with the log context of its object (see workqueue_set_log_kind). */
+void writer_set_log_kind(struct writer *w, const char *kind);
 bool writer_busy(const struct writer *w, const char *key);
 /* Forgets what the writer remembers of key (its holds): call when the object is deleted. */
 void writer_forget(struct writer *w, const char *key);

@@ -89,6 +89,11 @@ struct kube_client {
     kube_fake_submit_fn fake_submit; /* tests: kube_client_new_fake */
     kube_fake_cancel_fn fake_cancel;
     void *fake_arg;
+    struct {
+        void *easy; /* CURL *, another module's (KUBE_MAX_EASY) */
+        kube_easy_done_fn done;
+        void *arg;
+    } easy[KUBE_MAX_EASY];
 };
 
 /* --- small pure helpers (tested) ------------------------------------------------------ */
@@ -474,6 +479,50 @@ finish(struct req *r, CURLcode cc)
     deliver(r, status, cc == CURLE_OK || status ? NULL : curl_easy_strerror(cc));
 }
 
+/* A handle added with kube_client_add_easy: hand it back. Returns false if not one. */
+static bool
+finish_easy(struct kube_client *c, CURL *e, CURLcode cc)
+{
+    for (size_t i = 0; i < KUBE_MAX_EASY; i++) {
+        if (c->easy[i].easy != e)
+            continue;
+        kube_easy_done_fn done = c->easy[i].done;
+        void *arg = c->easy[i].arg;
+        curl_multi_remove_handle(c->multi, e);
+        c->easy[i].easy = NULL;
+        done(arg, e, (int)cc);
+        return true;
+    }
+    return false;
+}
+
+int
+kube_client_add_easy(struct kube_client *c, void *easy, kube_easy_done_fn done, void *arg)
+{
+    for (size_t i = 0; i < KUBE_MAX_EASY; i++) {
+        if (c->easy[i].easy)
+            continue;
+        if (curl_multi_add_handle(c->multi, easy) != CURLM_OK)
+            return -1;
+        c->easy[i].easy = easy;
+        c->easy[i].done = done;
+        c->easy[i].arg = arg;
+        return 0;
+    }
+    return -1;
+}
+
+void
+kube_client_remove_easy(struct kube_client *c, void *easy)
+{
+    for (size_t i = 0; c && easy && i < KUBE_MAX_EASY; i++) {
+        if (c->easy[i].easy == easy) {
+            curl_multi_remove_handle(c->multi, easy);
+            c->easy[i].easy = NULL;
+        }
+    }
+}
+
 static void
 check_done(struct kube_client *c)
 {
@@ -481,6 +530,8 @@ check_done(struct kube_client *c)
     int left;
     while ((m = curl_multi_info_read(c->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
+            continue;
+        if (finish_easy(c, m->easy_handle, m->data.result))
             continue;
         struct req *r = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
@@ -858,6 +909,8 @@ kube_client_free(struct kube_client *c)
         return;
     while (c->reqs)
         req_free(c->reqs);
+    for (size_t i = 0; i < KUBE_MAX_EASY; i++)
+        kube_client_remove_easy(c, c->easy[i].easy);
     loop_timer_cancel(c->loop, c->curl_timer);
     loop_timer_cancel(c->loop, c->token_timer);
     if (c->multi)

@@ -113,6 +113,18 @@ void kube_client_set_write_gate(struct kube_client *c, bool (*open)(void *arg), 
 /* The answer to a create in a namespace being deleted (403, cause NamespaceTerminating). */
 bool kube_ns_terminating(const struct kube_response *r);
 
+/* Another module's request (the OTLP exporter) on the client's curl multi, so it shares
+ * the loop, the connection pool and the TLS build: easy is a CURL * the caller has set up
+ * completely (URL, body, TLS options; CURLOPT_PRIVATE stays the caller's). done runs once
+ * when it finishes, with the CURLcode; the handle is off the multi by then and the caller
+ * still owns it. kube_client_remove_easy takes it off without a callback (call it before
+ * freeing the handle early; kube_client_free does it for what is left). At most
+ * KUBE_MAX_EASY at a time: returns 0, or -1 (none free, or curl refused). */
+#define KUBE_MAX_EASY 4
+typedef void (*kube_easy_done_fn)(void *arg, void *easy, int curlcode);
+int kube_client_add_easy(struct kube_client *c, void *easy, kube_easy_done_fn done, void *arg);
+void kube_client_remove_easy(struct kube_client *c, void *easy);
+
 void kube_client_get_stats(const struct kube_client *c, struct kube_client_stats *out);
 
 /* Backoff for attempt n (0-based): min(cap, base * 2^n) with +-20% jitter from rnd in

@@ -773,11 +773,22 @@ occur(struct event_recorder *r, const struct event_ref *obj, const char *type, c
     free(objkey);
 }
 
+static event_observer_fn g_observer;
+static void *g_observer_arg;
+
+void
+event_set_observer(event_observer_fn fn, void *arg)
+{
+    g_observer = fn;
+    g_observer_arg = arg;
+}
+
 void
 event_record(struct event_recorder *r, const struct event_ref *obj, const char *type,
              const char *reason, const char *fmt, ...)
 {
     if (!r || !obj || !obj->name || !type || !reason || !fmt) return;
+    if (g_observer) g_observer(g_observer_arg, obj->kind ? obj->kind : "", type, reason);
     if (nsterm_is(obj->namespace && *obj->namespace ? obj->namespace : "default", time_mono_ms())) {
         r->st.dropped++; /* the namespace is being deleted: the server refuses new Events */
         return;

@@ -71,6 +71,13 @@ void event_record(struct event_recorder *r, const struct event_ref *obj, const c
 #endif
     ;
 
+/* Called for every event_record() that is not a no-op, before any spam filter or
+ * coalescing (so it counts occurrences): the object's kind, the type and the reason. One
+ * observer for the process (the operator's metrics); NULL removes it. */
+typedef void (*event_observer_fn)(void *arg, const char *kind, const char *type,
+                                  const char *reason);
+void event_set_observer(event_observer_fn fn, void *arg);
+
 struct event_recorder_stats {
     uint64_t created; /* Events created (201) */
     uint64_t patched; /* repeats written as PATCH (200) */

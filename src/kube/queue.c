@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NOT_DELAYED SIZE_MAX
 #define MIN_BUCKETS 64
@@ -23,6 +24,7 @@ struct qent {
     int64_t deadline_ms; /* when delayed (time_mono_ms clock) */
     size_t heap_idx;     /* NOT_DELAYED unless in the heap */
     unsigned failures;
+    int64_t ready_ns;    /* when it became ready (monotonic), for the wait metric */
     bool queued, processing, dirty;
     char key[];
 };
@@ -40,7 +42,21 @@ struct workqueue {
     uint64_t drain_timer, delay_timer;
     int64_t delay_timer_at;
     struct workqueue_stats st;
+    const char *log_kind; /* static; NULL: no log context */
+    struct workqueue *next_named; /* the named queues, for their metrics */
 };
+
+static struct workqueue *g_named;
+static workqueue_observer_fn g_observer;
+static void *g_observer_arg;
+
+static int64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static uint64_t
 key_hash(const char *s)
@@ -144,6 +160,7 @@ static void
 push_ready(struct workqueue *q, struct qent *e)
 {
     e->queued = true;
+    e->ready_ns = g_observer ? mono_ns() : 0;
     e->fnext = NULL;
     if (q->tail)
         q->tail->fnext = e;
@@ -178,12 +195,56 @@ make_ready(struct workqueue *q, struct qent *e)
         push_ready(q, e);
 }
 
+void
+workqueue_set_log_kind(struct workqueue *q, const char *kind)
+{
+    if (!q->log_kind && kind) {
+        q->next_named = g_named;
+        g_named = q;
+    }
+    q->log_kind = kind;
+}
+
+void
+workqueue_set_observer(workqueue_observer_fn fn, void *arg)
+{
+    g_observer = fn;
+    g_observer_arg = arg;
+}
+
+void
+workqueue_foreach_named(void (*fn)(void *arg, const char *kind, const struct workqueue *q),
+                        void *arg)
+{
+    for (struct workqueue *q = g_named; q; q = q->next_named)
+        fn(arg, q->log_kind, q);
+}
+
+static void
+unlink_named(struct workqueue *q)
+{
+    for (struct workqueue **p = &g_named; *p; p = &(*p)->next_named)
+        if (*p == q) {
+            *p = q->next_named;
+            return;
+        }
+}
+
 static void
 process_one(struct workqueue *q, struct qent *e)
 {
     e->processing = true;
     q->st.processed++;
+    size_t mark = log_ctx_mark();
+    if (q->log_kind)
+        log_ctx_object(q->log_kind, e->key);
+    bool timed = g_observer && q->log_kind;
+    int64_t t0 = timed ? mono_ns() : 0;
     q->process(q->arg, e->key);
+    if (timed)
+        g_observer(g_observer_arg, q->log_kind, e->ready_ns ? (double)(t0 - e->ready_ns) / 1e9 : -1,
+                   (double)(mono_ns() - t0) / 1e9);
+    log_ctx_restore(mark);
     e->processing = false;
     if (e->dirty) {
         e->dirty = false;
@@ -329,6 +390,7 @@ void
 workqueue_free(struct workqueue *q)
 {
     if (!q) return;
+    unlink_named(q);
     loop_timer_cancel(q->loop, q->drain_timer);
     loop_timer_cancel(q->loop, q->delay_timer);
     for (size_t i = 0; i < q->nbuckets; i++) {

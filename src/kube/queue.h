@@ -39,6 +39,19 @@ struct workqueue *workqueue_new_capped(struct loop *l, workqueue_process_fn proc
 /* Drops every key and cancels the queue's timers. Not from inside process(). */
 void workqueue_free(struct workqueue *q);
 
+/* Every log line written while process() runs for a key carries "<kind>.namespace" and
+ * "<kind>.name" (util/log.h, log_ctx_object). kind must outlive the queue (a literal). */
+void workqueue_set_log_kind(struct workqueue *q, const char *kind);
+
+/* Called after every process() of a named queue (one with a log kind) while set:
+ * wait_s is how long the key waited ready (-1 if unknown), work_s how long process() took.
+ * One observer for the process (the operator's metrics); NULL removes it. */
+typedef void (*workqueue_observer_fn)(void *arg, const char *kind, double wait_s, double work_s);
+void workqueue_set_observer(workqueue_observer_fn fn, void *arg);
+/* Calls fn for every live named queue (metrics at scrape time). */
+void workqueue_foreach_named(void (*fn)(void *arg, const char *kind, const struct workqueue *q),
+                             void *arg);
+
 /* Makes key ready. A key already waiting keeps its place; a key being processed is
  * processed again once process() returns. */
 void workqueue_add(struct workqueue *q, const char *key);

@@ -414,6 +414,59 @@ def _():
     assert ep["port"] == svc["spec"]["ports"][0]["name"] and ep["path"] == "/metrics" and ep["scrapeTimeout"] == "10s"
 
 
+PROM_FILE = os.path.join(TOP, "deploy", "prometheus", "omjob-operator.rules.yaml")
+
+
+@check("prometheusRule: off by default; on, the same rules as deploy/prometheus/, labels and runbook base applied")
+def _():
+    assert not of_kind(render(), "PrometheusRule"), "PrometheusRule on by default"
+    plain = yaml.safe_load(open(PROM_FILE))
+    default_base = yaml.safe_load(open(os.path.join(CHART, "values.yaml")))["prometheusRule"]["runbookBaseURL"]
+    objs = render({"prometheusRule": {"enabled": True, "labels": {"release": "prom"}}})
+    common_assertions(objs)
+    pr = one(objs, "PrometheusRule")
+    assert pr["apiVersion"] == "monitoring.coreos.com/v1" and pr["metadata"]["namespace"] == NS
+    assert pr["metadata"]["labels"]["release"] == "prom"
+    assert pr["spec"] == plain, "the chart's rules differ from deploy/prometheus/ (run `make manifests`)"
+    other = one(render({"prometheusRule": {"enabled": True, "runbookBaseURL": "https://docs.example/op"}}),
+                "PrometheusRule")
+    urls = [r["annotations"]["runbook_url"] for g in other["spec"]["groups"] for r in g["rules"]]
+    assert urls and all(u.startswith("https://docs.example/op#alert-") for u in urls), urls[:2]
+    assert all(r["annotations"]["runbook_url"].startswith(default_base + "#alert-")
+               for g in plain["groups"] for r in g["rules"])
+
+
+@check("alert rules: each has summary, description, a runbook anchor in README.md; every asked-for alert exists")
+def _():
+    plain = yaml.safe_load(open(PROM_FILE))
+    readme = open(os.path.join(TOP, "README.md")).read()
+    names = []
+    for g in plain["groups"]:
+        for r in g["rules"]:
+            names.append(r["alert"])
+            a = r["annotations"]
+            assert a.get("summary") and a.get("description"), r["alert"]
+            anchor = a["runbook_url"].split("#", 1)[1]
+            assert anchor == "alert-" + r["alert"].lower(), anchor
+            assert f'<a id="{anchor}"></a>' in readme, f"README.md has no runbook section {anchor}"
+    want = {"OMJobOperatorDown", "OMJobOperatorNotReady", "OMJobOperatorNoLeader", "OMJobFailed",
+            "OMJobExitHandlerFailed", "OMJobExitHandlerTimedOut", "CronOMJobMissedSchedule",
+            "CronOMJobInvalid", "ObservatoryFailed", "SequentialJobFailed", "OMJobOperatorAPIErrors",
+            "OMJobOperatorWorkQueueBacklog", "OMJobOperatorReconcileSlow"}
+    assert want <= set(names), want - set(names)
+    assert len(names) == len(set(names)), "duplicate alert names"
+
+
+@check("deploy/prometheus equals a fresh render (run `make manifests`)")
+def _():
+    with tempfile.TemporaryDirectory() as t:
+        r = run([os.path.join(TOP, "deploy", "helm", "render.sh"), os.path.join(t, "crds"), os.path.join(t, "m"),
+                 os.path.join(t, "p")], env={**os.environ, "HELM": HELM})
+        assert r.returncode == 0, r.stderr
+        fresh = open(os.path.join(t, "p", "omjob-operator.rules.yaml")).read()
+        assert open(PROM_FILE).read() == fresh, "deploy/prometheus/omjob-operator.rules.yaml drifted"
+
+
 @check("serviceMonitor without Service: render fails")
 def _():
     render({"serviceMonitor": {"enabled": True}, "service": {"enabled": False}}, expect_fail=True)
@@ -560,8 +613,8 @@ def _():
 @check("deploy/manifests equals a fresh render (run `make manifests`)")
 def _():
     with tempfile.TemporaryDirectory() as t:
-        r = run([os.path.join(TOP, "deploy", "helm", "render.sh"), os.path.join(t, "crds"), os.path.join(t, "m")],
-                env={**os.environ, "HELM": HELM})
+        r = run([os.path.join(TOP, "deploy", "helm", "render.sh"), os.path.join(t, "crds"), os.path.join(t, "m"),
+                 os.path.join(t, "p")], env={**os.environ, "HELM": HELM})
         assert r.returncode == 0, r.stderr
         mine = os.path.join(TOP, "deploy", "manifests")
         a, b = yaml_files(mine), yaml_files(os.path.join(t, "m"))

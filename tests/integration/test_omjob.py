@@ -129,6 +129,12 @@ class OMJobTest(Base):
                                  "Ready": "True"})
         wanted = {"MainPodCreated", "MainPodCompleted", "ExitHandlerCreated", "OMJobCompleted"}
         wait_until(lambda: wanted <= self.event_reasons("ok"), 10, "the OMJob's events")
+        # correlated logs (issue 15): the lines about this OMJob carry its stable keys
+        self.op.wait_log(msg="main pod created", **{"omjob.name": "ok", "omjob.namespace": NS})
+        about = [r for r in self.op.logs() if r.get("omjob") == NS + "/ok"]
+        self.assertTrue(about)
+        for r in about:
+            self.assertEqual((r.get("omjob.name"), r.get("omjob.namespace")), ("ok", NS), r)
 
     def test_main_exits_non_zero(self):
         self.create(omjob("three", "sleep 0.5; exit 3"))
