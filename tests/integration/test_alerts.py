@@ -101,8 +101,18 @@ class AlertRulesTest(unittest.TestCase):
         self.assertRegex(text, r'omjob_reconcile_duration_seconds_count\{controller="omjob"\} [1-9]')
         self.assertRegex(text, r'omjob_workqueue_depth\{controller="omjob"\} 0')
 
+
+
+class PromtoolTest(unittest.TestCase):
     @unittest.skipUnless(shutil.which("promtool"), "promtool (Debian package prometheus) not installed")
     def test_promtool_accepts_the_rules(self):
         r = subprocess.run(["promtool", "check", "rules", RULES], capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("SUCCESS: 14 rules found", r.stdout)
+
+    @unittest.skipUnless(shutil.which("promtool"), "promtool (Debian package prometheus) not installed")
+    def test_promtool_unit_tests_of_the_alerts(self):
+        """tests/prometheus/rules_test.yaml: the alerts fire (and stay quiet) on synthetic series."""
+        r = subprocess.run(["promtool", "test", "rules", os.path.join(TOP, "tests", "prometheus", "rules_test.yaml")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
