@@ -154,7 +154,7 @@ h_info(void *arg, struct buf *body, const char **ct)
     return version_json(body) ? 500 : 200;
 }
 
-static struct metric *m_api_requests, *m_api_retries, *m_watch, *m_cache, *m_loop;
+static struct metric *m_api_requests, *m_api_retries, *m_api_queue, *m_watch, *m_cache, *m_loop;
 
 static void
 scrape_informer(struct informer *inf, const char *r)
@@ -195,7 +195,11 @@ scrape(void *arg)
     metrics_set(m_api_retries, (double)cs.retries, "retry");
     metrics_set(m_api_retries, (double)cs.throttled_429, "throttled_429");
     metrics_set(m_api_retries, (double)cs.token_reloads, "token_reload");
+    metrics_set(m_api_retries, (double)cs.dropped_writes, "write_dropped");
+    metrics_set(m_api_retries, (double)cs.refused_writes, "write_refused");
     metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");
+    metrics_set(m_api_queue, (double)cs.queued_writes, "queued");
+    metrics_set(m_api_queue, (double)cs.inflight, "inflight");
     for (size_t i = 0; i < op->ctl.pods.n; i++)
         scrape_informer(op->ctl.pods.inf[i], "pods");
     if (op->ctl.nodes)
@@ -220,15 +224,21 @@ setup_metrics(struct operator *op)
     m_api_requests = metrics_counter("omjob_api_responses_total",
                                      "API server responses by status class", l_class);
     m_api_retries = metrics_counter("omjob_api_client_events_total",
-                                    "API client retries, 429s, token re-reads and writes "
-                                    "refused or dropped while not the leader", l_kind);
+                                    "API client retries, 429s, token re-reads, queued writes "
+                                    "dropped (no longer needed) or refused (queue full), "
+                                    "writes refused or dropped while not the leader", l_kind);
+    static const char *const l_state[] = {"state", NULL};
+    m_api_queue = metrics_gauge("omjob_api_writes", "API writes waiting for the rate limiter "
+                                                    "(queued) and requests not queued: on the wire, "
+                                                    "watches, retry waits (inflight)",
+                                l_state);
     m_watch = metrics_counter("omjob_watch_events_total",
                               "Watch events, restarts, relists, 410s and errors", l_watch);
     m_cache = metrics_gauge("omjob_cache_objects", "Objects in the trimmed cache", l_res);
     static const char *const l_what[] = {"what", NULL};
     m_loop = metrics_gauge("omjob_loop", "Event loop: iterations and timers fired (monotonic), "
                                          "timers pending and fds watched (now)", l_what);
-    if (!m_api_requests || !m_api_retries || !m_watch || !m_cache || !m_loop ||
+    if (!m_api_requests || !m_api_retries || !m_api_queue || !m_watch || !m_cache || !m_loop ||
         !metrics_gauge_fn("omjob_leader",
                           "1 while this replica may write: it holds the leader Lease "
                           "(or runs without leader election) and is not shutting down",

@@ -7,6 +7,7 @@
 #include "kube/nsterm.h"
 #include "kube/queue.h"
 #include "kube/status.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -71,7 +72,7 @@ ctl_condition(cJSON *conds, const char *type, bool status, const char *reason,
     cJSON_AddStringToObject(c, "type", type);
     cJSON_AddStringToObject(c, "status", status ? "True" : "False");
     cJSON_AddStringToObject(c, "reason", reason && *reason ? reason : "Unknown");
-    cJSON_AddStringToObject(c, "message", message ? message : "");
+    json_add_str(c, "message", message); /* never "" (util/json.h) */
     cJSON_AddStringToObject(c, "lastTransitionTime", now);
     cJSON_AddNumberToObject(c, "observedGeneration", (double)generation);
     cJSON_AddItemToArray(conds, c);

@@ -43,7 +43,8 @@ int nswatch_init(struct nswatch *w, struct loop *l, struct kube_client *c, const
                  void *arg);
 void nswatch_start(struct nswatch *w);
 
-/* Appends a metav1.Condition (lastTransitionTime = now) to the array conds. */
+/* Appends a metav1.Condition (lastTransitionTime = now) to the array conds; an empty
+ * message is left out. */
 struct cJSON;
 void ctl_condition(struct cJSON *conds, const char *type, bool status, const char *reason,
                    const char *message, int64_t generation);

@@ -48,6 +48,7 @@ struct obs_obj {
     long run;                 /* status.run: 0 = the unscheduled single run */
     int64_t last_schedule_ms; /* status.lastScheduleTime */
     int64_t start_ms, completion_ms, created_ms;
+    bool has_message; /* status.message is set */
     int64_t observed_gen;
     size_t ntasks;
     struct task_rec *tasks;
@@ -126,6 +127,8 @@ obs_trim(const cJSON *obj)
     o->last_schedule_ms = json_time_ms(st, "lastScheduleTime");
     o->start_ms = json_time_ms(st, "startTime");
     o->completion_ms = json_time_ms(st, "completionTime");
+    const char *msg = json_str(st, "message");
+    o->has_message = msg && *msg;
     o->created_ms = json_time_ms(meta, "creationTimestamp");
     o->observed_gen = json_int(st, "observedGeneration", 0);
     const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(st, "tasks"), *t;
@@ -414,16 +417,6 @@ task_phase(const struct task_view *t, enum step_state st)
     return "Pending";
 }
 
-static void
-add_time(cJSON *o, const char *k, int64_t ms)
-{
-    if (ms > 0) {
-        char t[TIME_RFC3339_MAX];
-        time_fmt_rfc3339(t, ms, 0);
-        cJSON_AddStringToObject(o, k, t);
-    }
-}
-
 /* The whole desired status; NULL when the recorded one already says it. */
 static char *
 status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh_run)
@@ -435,7 +428,7 @@ status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh
     cJSON_AddStringToObject(st, "phase", phase);
     cJSON_AddNumberToObject(st, "run", (double)run);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
-    add_time(st, "lastScheduleTime", last_schedule_ms);
+    json_add_time(st, "lastScheduleTime", last_schedule_ms);
     cJSON *tasks = cJSON_AddArrayToObject(st, "tasks");
     int64_t first_start = 0, last_end = 0;
     char failed[128] = "";
@@ -452,9 +445,9 @@ status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh
             cJSON_AddNumberToObject(o, "exitCode", t->out.exit_code);
         if (t->out.reason && *t->out.reason)
             cJSON_AddStringToObject(o, "reason", t->out.reason);
-        add_time(o, "startTime", t->start_ms);
+        json_add_time(o, "startTime", t->start_ms);
         if (v->steps[i].state == STEP_SUCCEEDED || v->steps[i].state == STEP_FAILED)
-            add_time(o, "completionTime", t->completion_ms);
+            json_add_time(o, "completionTime", t->completion_ms);
         cJSON_AddItemToArray(tasks, o);
         if (t->start_ms && (!first_start || t->start_ms < first_start))
             first_start = t->start_ms;
@@ -464,16 +457,25 @@ status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh
             snprintf(failed, sizeof failed, "%s", t->name);
     }
     bool final = !fresh_run && (v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED);
-    add_time(st, "startTime", fresh_run ? 0 : (v->j->start_ms ? v->j->start_ms : first_start));
+    if (fresh_run) {
+        /* A new run: the previous run's times are deleted (a merge patch keeps what it
+         * leaves out), or every later run would report the first run's. */
+        if (v->j->start_ms)
+            json_add_delete(st, "startTime");
+        if (v->j->completion_ms)
+            json_add_delete(st, "completionTime");
+    } else {
+        json_add_time(st, "startTime", v->j->start_ms ? v->j->start_ms : first_start);
+    }
     if (final)
-        add_time(st, "completionTime", v->j->completion_ms ? v->j->completion_ms
+        json_add_time(st, "completionTime", v->j->completion_ms ? v->j->completion_ms
                                                            : (last_end ? last_end : time_now_ms()));
     char msg[256] = "";
     if (final && failed[0])
         snprintf(msg, sizeof msg, "task %s failed", failed);
     else if (final)
         snprintf(msg, sizeof msg, "all tasks succeeded");
-    cJSON_AddStringToObject(st, "message", msg);
+    json_patch_str(st, "message", msg, v->j->has_message);
     char *fp = fingerprint(st);
     if (fp && v->j->fingerprint && !strcmp(fp, v->j->fingerprint) && !fresh_run) {
         free(fp);
@@ -510,9 +512,9 @@ fail_invalid(struct observatory_ctl *c, struct view *v)
              "error", v->err);
     cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
     cJSON_AddStringToObject(st, "phase", "Failed");
-    cJSON_AddStringToObject(st, "message", v->err);
+    json_add_str(st, "message", v->err);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
-    add_time(st, "completionTime", time_now_ms());
+    json_add_time(st, "completionTime", time_now_ms());
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
     ctl_condition(conds, "Failed", true, "InvalidSpec", v->err, v->o->generation);
     char *body = cJSON_PrintUnformatted(root);

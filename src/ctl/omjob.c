@@ -36,6 +36,7 @@ struct omjob_obj {
     char phase[24];
     char main_pod[64], exit_pod[64];
     bool started;      /* status.startTime: the main pod's creation was confirmed */
+    bool has_message;  /* status.message is set (an empty one is deleted, not sent) */
     int64_t start_ms, completion_ms;
     bool main_recorded; /* status.mainPodReason set: the main outcome is on record */
     int main_exit;
@@ -96,6 +97,8 @@ omjob_trim(const cJSON *obj)
     copy_str(j->exit_pod, sizeof j->exit_pod, json_str(st, "exitHandlerPodName"));
     j->start_ms = json_time_ms(st, "startTime");
     j->started = j->start_ms != 0;
+    const char *sm = json_str(st, "message");
+    j->has_message = sm && *sm;
     j->completion_ms = json_time_ms(st, "completionTime");
     j->main_recorded = json_str(st, "mainPodReason") != NULL;
     copy_str(j->main_reason, sizeof j->main_reason, json_str(st, "mainPodReason"));
@@ -143,6 +146,7 @@ struct omjob_ctl {
     struct workqueue *queue;
     struct writer *writer;   /* one write in flight per OMJob */
     struct strset *gone;     /* pod keys confirmed absent by a GET (404) */
+    bool ns_unreadable;      /* namespaces cannot be read (RBAC): learnt from 403s only */
     struct metric *m_reconciles, *m_pods, *m_transitions, *m_active, *m_duration;
 };
 
@@ -166,10 +170,11 @@ struct view {
 };
 
 enum { OP_CREATE_MAIN, OP_CREATE_EXIT, OP_DELETE_POD, OP_STATUS, OP_FINALIZER, OP_DELETE_OMJOB,
-       OP_CONFIRM_GONE };
+       OP_CONFIRM_GONE, OP_NS_CHECK };
 
 static const char *const op_names[] = {"create_main", "create_exit", "delete_pod", "status",
-                                       "finalizer", "delete_omjob", "confirm_gone"};
+                                       "finalizer", "delete_omjob", "confirm_gone",
+                                       "namespace_check"};
 
 static void
 exit_pod_name(char out[static 64], const char *omjob, int index)
@@ -425,11 +430,27 @@ set_finalizer(struct omjob_ctl *c, const struct view *v, bool add)
     }
     cJSON_Delete(p);
     cJSON_Delete(ops);
-    /* Removal: we do not cache the other finalizers, so read-modify-write through a GET
-     * would be needed; a merge patch of the list is not safe. Use the JSON patch "remove"
-     * by index after reading the object. */
     omjob_path(path, sizeof path, v->o->ns, v->o->name, "");
-    return submit(c, v, OP_FINALIZER, "remove", "GET", path, NULL, NULL);
+    struct write_op op = {.kind = OP_FINALIZER, .release = true};
+    snprintf(op.key, sizeof op.key, "%s", v->o->key);
+    snprintf(op.ns, sizeof op.ns, "%s", v->o->ns);
+    if (!(v->o->finalizers & 4)) {
+        /* Ours is the only one: one PATCH that holds only while that is still so (a test
+         * of the whole list), whatever else changed meanwhile. */
+        char fin[256];
+        snprintf(fin, sizeof fin,
+                 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"%s\"]},"
+                 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]",
+                 OMJOB_FINALIZER);
+        body = strdup(fin);
+        return body ? writer_submit_op(c->writer, &op, "PATCH", path,
+                                       "application/json-patch+json", body)
+                    : -1;
+    }
+    /* Others too: we do not cache them, and a merge patch of the list is not safe. Read
+     * the object, then remove ours by index with a test of the resourceVersion. */
+    snprintf(op.target, sizeof op.target, "remove");
+    return writer_submit_op(c->writer, &op, "GET", path, NULL, NULL);
 }
 
 /* --- desired status ------------------------------------------------------------------ */
@@ -491,16 +512,21 @@ status_patch(const struct view *v)
     cJSON_AddStringToObject(st, "phase", phase);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
     if (started) {
+        /* the same startTime in every patch of the run: a refused patch stays identical */
+        const struct pod_state *mp = v->main.pod ? v->main.pod->payload : NULL;
+        int64_t at = j->start_ms ? j->start_ms : mp && mp->created_ms ? mp->created_ms : time_now_ms();
         char t[TIME_RFC3339_MAX];
-        time_fmt_rfc3339(t, j->start_ms ? j->start_ms : time_now_ms(), 0);
+        time_fmt_rfc3339(t, at, 0);
         cJSON_AddStringToObject(st, "mainPodName", v->main.name);
         cJSON_AddStringToObject(st, "startTime", t);
     }
     if (main_final) {
         if (v->main.out.exit_code >= 0)
             cJSON_AddNumberToObject(st, "mainPodExitCode", v->main.out.exit_code);
-        cJSON_AddStringToObject(st, "mainPodReason", v->main.out.reason ? v->main.out.reason : "");
-        cJSON_AddStringToObject(st, "mainPodMessage", v->main.out.message);
+        /* never empty: its presence is how a restart knows the outcome is on record */
+        const char *mr = v->main.out.reason;
+        cJSON_AddStringToObject(st, "mainPodReason", mr && *mr ? mr : "Unknown");
+        json_add_str(st, "mainPodMessage", v->main.out.message);
     }
     if (v->exits_created) {
         cJSON_AddStringToObject(st, "exitHandlerPodName", v->exit.name);
@@ -508,10 +534,16 @@ status_patch(const struct view *v)
     }
     if (final && v->exit.out.exit_code >= 0)
         cJSON_AddNumberToObject(st, "exitHandlerExitCode", v->exit.out.exit_code);
-    if (final)
+    if (final) { /* when the last pod finished, so that a repeated patch is identical */
+        const struct pod_state *ep = v->exit.pod ? v->exit.pod->payload : NULL;
+        const struct pod_state *mp = v->main.pod ? v->main.pod->payload : NULL;
+        int64_t at = ep && ep->finished_ms ? ep->finished_ms : mp && mp->finished_ms ? mp->finished_ms : 0;
+        if (at)
+            time_fmt_rfc3339(now, at, 0);
         cJSON_AddStringToObject(st, "completionTime", now);
+    }
     describe(v, msg, sizeof msg);
-    cJSON_AddStringToObject(st, "message", msg);
+    json_patch_str(st, "message", msg, j->has_message);
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
     ctl_condition(conds, "MainCompleted", main_final,
                   main_final ? v->main.out.reason : (started ? "Running" : "Pending"),
@@ -563,7 +595,7 @@ fail_invalid(struct omjob_ctl *c, struct view *v, const char *err)
     time_fmt_rfc3339(now, time_now_ms(), 0);
     cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
     cJSON_AddStringToObject(st, "phase", "Failed");
-    cJSON_AddStringToObject(st, "message", err);
+    json_add_str(st, "message", err);
     cJSON_AddStringToObject(st, "completionTime", now);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
@@ -630,7 +662,19 @@ act(struct omjob_ctl *c, struct view *v)
         bool nothing_began = v->main.state == STEP_WAITING;
         /* The server refuses every create in a namespace being deleted: no exit handler
          * can run there, and holding the finalizer would hold the namespace. */
-        bool ns_ending = nsterm_is(v->o->ns, time_mono_ms());
+        enum nsterm_state ns = nsterm_get(v->o->ns, time_mono_ms());
+        bool ns_ending = ns == NSTERM_TERMINATING;
+        if (ours && !final && !nothing_began && !j->skip_exit_on_delete && !bound_passed &&
+            !c->ns_unreadable && (ns == NSTERM_UNKNOWN || ns == NSTERM_CHECKING)) {
+            /* Before stopping the main pod for an exit handler: is the whole namespace
+             * going? One read per namespace; its answer wakes every OMJob there. */
+            if (ns == NSTERM_CHECKING)
+                return false;
+            char path[256];
+            snprintf(path, sizeof path, "/api/v1/namespaces/%s", v->o->ns);
+            nsterm_set(v->o->ns, NSTERM_CHECKING, time_mono_ms());
+            return submit(c, v, OP_NS_CHECK, "", "GET", path, NULL, NULL) == 0;
+        }
         if (ours && ns_ending && !final)
             log_warn("namespace is being deleted: releasing the OMJob without an exit handler",
                      "omjob", v->o->key);
@@ -647,7 +691,16 @@ act(struct omjob_ctl *c, struct view *v)
         if (v->main.state == STEP_RUNNING && v->main.pod && !v->main.pod->deletion_ms)
             return delete_pod(c, v, v->main.name) == 0;
     } else if (!final && !ours) {
-        return set_finalizer(c, v, true) == 0;
+        if (set_finalizer(c, v, true))
+            return false;
+        /* The main pod in the same round trip: its POST does not wait for the finalizer's
+         * answer (issue 16). Should the OMJob be deleted before the finalizer is on, the
+         * pod, seconds before its container could start, goes with its owner. */
+        size_t start[2];
+        if (engine_ready(v->steps, 2, 0, start) && start[0] == 0 && create_pod(c, v, true, err,
+                                                                               sizeof err) == -2)
+            fail_invalid(c, v, err);
+        return true;
     }
 
     if (!final) {
@@ -776,8 +829,11 @@ remove_finalizer_by_index(struct omjob_ctl *c, const struct write_op *op,
                  rv, idx);
         omjob_path(path, sizeof path, op->ns, name, "");
         char *body = strdup(ops);
-        if (body && writer_submit(c->writer, op->key, op->ns, OP_FINALIZER, "", "PATCH", path,
-                                  "application/json-patch+json", body) == 0) {
+        struct write_op patch = *op;
+        patch.target[0] = '\0';
+        patch.release = true;
+        if (body && writer_submit_op(c->writer, &patch, "PATCH", path,
+                                     "application/json-patch+json", body) == 0) {
             cJSON_Delete(obj);
             return;
         }
@@ -786,12 +842,60 @@ remove_finalizer_by_index(struct omjob_ctl *c, const struct write_op *op,
     workqueue_add(c->queue, op->key);
 }
 
+struct ns_wake {
+    struct omjob_ctl *c;
+    const char *ns;
+};
+
+static void
+wake_deleting(void *arg, struct kobj *o)
+{
+    struct ns_wake *w = arg;
+    if (o->deletion_ms && !strcmp(o->ns, w->ns))
+        workqueue_add(w->c->queue, o->key);
+}
+
+/* What a read of the namespace said: gone or terminating (no exit handler can run there),
+ * active, or unknown (the OMJob goes on as if active; a refused create would tell). */
+static void
+ns_checked(struct omjob_ctl *c, const struct write_op *op, const struct kube_response *r)
+{
+    enum nsterm_state s = NSTERM_ACTIVE;
+    char code[16];
+    snprintf(code, sizeof code, "%ld", r->status);
+    if (r->status == 404) {
+        s = NSTERM_TERMINATING;
+    } else if (r->status == 200) {
+        cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+        const char *phase = json_str(cJSON_GetObjectItemCaseSensitive(obj, "status"), "phase");
+        if (json_str(meta, "deletionTimestamp") || (phase && !strcmp(phase, "Terminating")))
+            s = NSTERM_TERMINATING;
+        cJSON_Delete(obj);
+    } else if (r->status == 403 || r->status == 401) {
+        c->ns_unreadable = true;
+        log_info("cannot read namespaces: a namespace being deleted is learnt from refused "
+                 "creates instead",
+                 "omjob", op->key, "status", code, "error", r->error);
+    } else {
+        log_warn("could not read the namespace of a deleted OMJob: going on as if it stays",
+                 "omjob", op->key, "status", code, "error", r->error);
+    }
+    nsterm_set(op->ns, s, time_mono_ms());
+    struct ns_wake w = {c, op->ns};
+    nswatch_foreach(&c->omjobs, wake_deleting, &w);
+}
+
 static void
 op_done(void *arg, const struct write_op *op, const struct kube_response *r)
 {
     struct omjob_ctl *c = arg;
     bool ok = r->status >= 200 && r->status < 300;
     switch (op->kind) {
+    case OP_NS_CHECK:
+        ns_checked(c, op, r);
+        ok = true;
+        break;
     case OP_CREATE_MAIN:
     case OP_CREATE_EXIT:
         if (ok || r->status == 409) { /* AlreadyExists: adopt */
@@ -815,7 +919,10 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
             remove_finalizer_by_index(c, op, r);
             return;
         }
-        if (r->status == 404) {
+        if (ok) {
+            /* our finalizer is off (or on): no second release from a stale cache */
+            nswatch_apply_response(&c->omjobs, op->ns, r, op->base_seq);
+        } else if (r->status == 404) {
             ok = true; /* the OMJob is gone: nothing to hold or release */
         } else if (r->status == 422 || r->status == 409) {
             /* the resourceVersion test failed: the object changed; read it again */

@@ -131,6 +131,7 @@ pod_trim(const cJSON *pod)
     copy_str(ps->phase, sizeof ps->phase, str_of(status, "phase"));
     copy_str(ps->reason, sizeof ps->reason, str_of(status, "reason"));
     ps->start_time_ms = time_of(status, "startTime");
+    ps->created_ms = time_of(meta, "creationTimestamp");
     const char *sched_msg = trim_conditions(ps, status);
     const char *wait_msg = trim_container(ps, main_container_status(status));
     const char *msg = str_of(status, "message");

@@ -80,6 +80,7 @@ struct pod_state {
     char term_reason[40];
     int64_t started_ms, finished_ms; /* container running/terminated startedAt, finishedAt */
     int64_t start_time_ms;           /* status.startTime */
+    int64_t created_ms;              /* metadata.creationTimestamp */
     int64_t ready_changed_ms;        /* lastTransitionTime of the Ready condition */
     int64_t deletion_ms;             /* metadata.deletionTimestamp, 0 unset (as in kobj) */
     int64_t deletion_grace_s;        /* metadata.deletionGracePeriodSeconds, -1 unset */

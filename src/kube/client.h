@@ -50,9 +50,11 @@ enum {
     KUBE_RETRY = 1,  /* retry 5xx, 429 and connection errors with backoff (Retry-After honoured) */
     KUBE_STREAM = 2, /* body goes to `data` as it arrives, not buffered */
     KUBE_LOW = 4,    /* a write that repeats one that failed: sent after first attempts */
-    KUBE_PRIORITY = 8, /* the leader Lease: a write sent at once, ahead of the write queue and
-                          without waiting for the limiter (it takes a token when one is
-                          there, so the budget still counts it), never closed by the gate */
+    KUBE_RELEASE = 8, /* a write that lets the server finish a deletion (a finalizer
+                         removal: one per object): its own lane and bucket, at 5x --qps */
+    KUBE_PRIORITY = 16, /* the leader Lease: a write sent at once, ahead of every queue and
+                           without waiting for a limiter (it takes a token when one is there,
+                           so the budget still counts it), never closed by the write gate */
 };
 
 struct kube_req_spec {
@@ -86,6 +88,14 @@ struct kube_client *kube_client_new(struct loop *l, struct kube_config *cfg,
                                     const struct kube_client_opts *opts, char *err,
                                     size_t errlen);
 void kube_client_free(struct kube_client *c); /* cancels everything without callbacks */
+
+/* Tests: a client whose requests are handed to submit/cancel (with arg) instead of the
+ * network: no TLS, limiter, write queue or retries. submit returns the request's id (> 0)
+ * or 0, as kube_submit does. */
+typedef uint64_t (*kube_fake_submit_fn)(void *arg, const struct kube_req_spec *spec);
+typedef void (*kube_fake_cancel_fn)(void *arg, uint64_t id);
+struct kube_client *kube_client_new_fake(struct loop *l, kube_fake_submit_fn submit,
+                                         kube_fake_cancel_fn cancel, void *arg);
 
 /* Starts (or queues, for writes over the rate) a request. Returns an id > 0, or 0 if the
  * request could not even be queued (no memory, KUBE_MAX_QUEUED_WRITES writes waiting, or a

@@ -149,3 +149,22 @@ TEST(nsterm_marks_lapse_and_clear)
     T_ASSERT(!nsterm_is("n0", 1));
     nsterm_reset();
 }
+
+TEST(nsterm_checked_states_lapse_by_their_own_ttl)
+{
+    nsterm_reset();
+    T_EQ_INT(nsterm_get("c", 0), NSTERM_UNKNOWN);
+    nsterm_set("c", NSTERM_CHECKING, 100);
+    T_EQ_INT(nsterm_get("c", 100 + NSTERM_CHECK_TTL_MS), NSTERM_CHECKING);
+    T_EQ_INT(nsterm_get("c", 101 + NSTERM_CHECK_TTL_MS), NSTERM_UNKNOWN); /* an answer lost */
+    nsterm_set("c", NSTERM_ACTIVE, 200);
+    T_EQ_INT(nsterm_get("c", 200 + NSTERM_ACTIVE_TTL_MS), NSTERM_ACTIVE);
+    T_ASSERT(!nsterm_is("c", 200));
+    T_EQ_INT(nsterm_get("c", 201 + NSTERM_ACTIVE_TTL_MS), NSTERM_UNKNOWN); /* read again */
+    nsterm_set("c", NSTERM_CHECKING, 300);
+    nsterm_set("c", NSTERM_TERMINATING, 310); /* the answer replaces the check */
+    T_ASSERT(nsterm_is("c", 310 + NSTERM_TTL_MS));
+    nsterm_set("c", NSTERM_UNKNOWN, 0);
+    T_EQ_INT(nsterm_get("c", 320), NSTERM_UNKNOWN);
+    nsterm_reset();
+}
