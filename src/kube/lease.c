@@ -275,7 +275,7 @@ read_done(void *arg, const struct kube_response *r)
     struct lease_view v = {ls->holder, ls->observed_at_ms, ls->duration_ms};
     enum lease_action a = lease_decide(&v, ls->identity, time_mono_ms());
     if (a == LEASE_WAIT) {
-        step_down(ls, "another holder renewed the lease"); /* no-op unless we led */
+        step_down(ls, "another replica holds the lease"); /* no-op unless we led */
         /* look again when it would expire if that is sooner than the retry period: a
          * takeover then comes at most lease duration + retry period after the last renewal */
         int64_t delay = ls->o.retry_period_ms,
