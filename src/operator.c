@@ -235,6 +235,7 @@ scrape(void *arg)
     metrics_set(m_api_retries, (double)cs.token_reloads, "token_reload");
     metrics_set(m_api_retries, (double)cs.dropped_writes, "write_dropped");
     metrics_set(m_api_retries, (double)cs.refused_writes, "write_refused");
+    metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");
     metrics_set(m_api_queue, (double)cs.queued_writes, "queued");
     metrics_set(m_api_queue, (double)cs.inflight, "inflight");
     metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");

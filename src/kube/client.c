@@ -647,7 +647,7 @@ enqueue_write(struct req *r)
     struct kube_client *c = r->c;
     struct lane *q = &c->lanes[r->lane];
     int64_t wait = 0;
-    if (r->flags & KUBE_PRIORITY) { /* the Lease: never behind the queue or the limiter */
+    if (r->flags & KUBE_PRIORITY) { /* the Lease: never behind a queue or a limiter */
         (void)limiter_take(&q->limiter, time_mono_ms());
         return req_start(r);
     }
