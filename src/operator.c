@@ -238,7 +238,6 @@ scrape(void *arg)
     metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");
     metrics_set(m_api_queue, (double)cs.queued_writes, "queued");
     metrics_set(m_api_queue, (double)cs.inflight, "inflight");
-    metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");
     metrics_set(m_ready, not_ready(op) ? 0 : 1);
     workqueue_foreach_named(scrape_queue, NULL);
     for (size_t i = 0; i < op->ctl.pods.n; i++)

@@ -110,6 +110,18 @@ kube_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double rnd)
 }
 
 int64_t
+kube_retry_after_header(const char *line, size_t n)
+{
+    if (n <= 12 || strncasecmp(line, "Retry-After:", 12))
+        return -2;
+    char v[32];
+    size_t len = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
+    memcpy(v, line + 12, len);
+    v[len] = '\0';
+    return kube_parse_retry_after(v);
+}
+
+int64_t
 kube_parse_retry_after(const char *v)
 {
     if (!v)
@@ -272,13 +284,9 @@ on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct req *r = arg;
     size_t n = size * nmemb;
-    if (n > 12 && !strncasecmp(ptr, "Retry-After:", 12)) {
-        char v[32];
-        size_t len = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
-        memcpy(v, ptr + 12, len);
-        v[len] = '\0';
-        r->retry_after_ms = kube_parse_retry_after(v);
-    }
+    int64_t ms = kube_retry_after_header(ptr, n);
+    if (ms != -2)
+        r->retry_after_ms = ms;
     return n;
 }
 

@@ -132,6 +132,9 @@ void kube_client_get_stats(const struct kube_client *c, struct kube_client_stats
 int64_t kube_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double rnd);
 /* Parses a Retry-After header value (delta seconds). Returns ms, or -1. */
 int64_t kube_parse_retry_after(const char *v);
+/* The same for one header line of n bytes (curl's header callback): -2 when the line is
+ * not a Retry-After header. */
+int64_t kube_retry_after_header(const char *line, size_t n);
 
 
 
