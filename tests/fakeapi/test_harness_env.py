@@ -21,10 +21,14 @@ class HarnessEnvTest(unittest.TestCase):
         info = self.started({"OMJ_FAKE_ARGS": " --reject-empty-strings  --server-version 1.20 "})
         self.assertEqual((info["server_version"], info["reject_empty_strings"]), ("1.20", True))
 
-    def test_default_off(self):
+    def test_default_is_the_strict_1_19_server(self):
         with mock.patch.dict(os.environ):
             os.environ.pop("OMJ_FAKE_ARGS", None)
             info = self.started({})
+        self.assertEqual((info["server_version"], info["reject_empty_strings"]), ("1.19", True))
+
+    def test_empty_means_plain(self):
+        info = self.started({"OMJ_FAKE_ARGS": ""})
         self.assertEqual((info["server_version"], info["reject_empty_strings"]), ("1.19", False))
 
 
