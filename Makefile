@@ -15,7 +15,7 @@ VENDOR  := build/vendor
 SRCS    := $(shell find src -name '*.c' | sort)
 LIBSRCS := $(filter-out src/main.c,$(SRCS))
 TSRCS   := $(shell find tests/unit -name '*.c' | sort)
-HDRS    := $(shell find src tests/unit -name '*.h')
+HDRS    := $(shell find src tests/unit tests/fuzz -name '*.h')
 
 # One strict warning set, errors everywhere (CI builds exactly this).
 WARN := -std=c11 -Wall -Wextra -Wformat=2 -Wshadow -Wconversion -Wstrict-prototypes \
@@ -48,7 +48,7 @@ build/gen/build_version.h: FORCE
 	@printf '#define OMJ_VERSION "%s"\n' "$(VERSION)+$(GIT_REV)" > $@.tmp
 	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
 FORCE:
-build/musl/src/version.o build/asan/src/version.o: build/gen/build_version.h
+build/musl/src/version.o build/asan/src/version.o build/fuzz/src/version.o: build/gen/build_version.h
 
 build/gen/deps.h: vendor/deps.lock
 	@mkdir -p $(@D)
@@ -98,8 +98,78 @@ fakeapi-test:
 integration: build/omjob-operator build/asan/omjob-operator
 	$(PY) -m unittest discover -s tests/integration -p 'test_*.py' -v
 
+# --- fuzzing: clang libFuzzer + ASan + UBSan (tests/fuzz/README.md) ------------------
+# build/fuzz/<target>: every src/ module (but main.c) in an archive, so a target may stub a
+# module (fuzz_watch replaces the HTTP client); the archive is compiled with coverage
+# (-fsanitize=fuzzer-no-link). `make fuzz` runs each target for FUZZ_SECONDS with the seeds
+# from tests/fuzz/seeds.py; a crash or broken invariant is saved in
+# tests/fuzz/regressions/<target>/ (commit it with the fix). `make fuzz-replay` (part of
+# `make test`) runs every regression input and seed through gcc ASan builds of the targets:
+# no clang needed there.
+FUZZ_SECONDS ?= 10
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_util.c,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_CC      := clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -DOMJ_BUILD_FLAVOR='"glibc-fuzz"' -Itests/fuzz
+
+build/fuzz/%.o: %.c $(HDRS) build/gen/deps.h build/vendor/glibc/.ok
+	@mkdir -p $(@D)
+	@echo "  CC    $< (fuzz)"; $(FUZZ_CC) $(filter-out -Wimplicit-fallthrough,$(WARN)) $(DEFS) -isystem $(VENDOR)/glibc/include $(FUZZ_CFLAGS) -c $< -o $@
+
+build/fuzz/libomj.a: $(LIBSRCS:%.c=build/fuzz/%.o)
+	@rm -f $@; ar rcs $@ $^
+
+build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o build/fuzz/tests/fuzz/fuzz_util.o build/fuzz/libomj.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ -L$(VENDOR)/glibc/lib $(LIBS)
+
+build/asan/libomj.a: $(LIBSRCS:%.c=build/asan/%.o)
+	@rm -f $@; ar rcs $@ $^
+
+build/asan/fuzz/replay_%: build/asan/tests/fuzz/fuzz_%.o build/asan/tests/fuzz/fuzz_util.o build/asan/tests/fuzz/replay.o build/asan/libomj.a
+	@mkdir -p $(@D)
+	gcc $(SAN) -o $@ $^ -L$(VENDOR)/glibc/lib $(LIBS)
+
+build/fuzz/seeds/.ok: tests/fuzz/seeds.py $(wildcard tests/unit/data/*/*) $(wildcard ../shared/k8s-wire/*.txt ../../shared/k8s-wire/*.txt)
+	$(PY) tests/fuzz/seeds.py build/fuzz/seeds && touch $@
+
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%) build/fuzz/seeds/.ok
+
+# One target at a time (the machine is shared), each for FUZZ_SECONDS (FUZZ_ONLY="cron tz"
+# picks some); one line per run (executions, rate, result) is appended to build/fuzz/runs.log.
+fuzz: fuzz-build
+	@failed=; for t in $(or $(FUZZ_ONLY),$(FUZZ_TARGETS)); do \
+	  mkdir -p build/fuzz/corpus/$$t tests/fuzz/regressions/$$t; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  if ZONEINFO=$(VENDOR)/zoneinfo nice build/fuzz/fuzz_$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+	    -artifact_prefix=tests/fuzz/regressions/$$t/ build/fuzz/corpus/$$t build/fuzz/seeds/$$t \
+	    2> build/fuzz/$$t.log; then result=ok; else result=FAILED; failed="$$failed $$t"; \
+	    grep -aE 'invariant failed|ERROR:|runtime error|SUMMARY' build/fuzz/$$t.log | head -5; fi; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$t.log); \
+	  rate=$$(sed -n 's/^stat::average_exec_per_sec: *//p' build/fuzz/$$t.log); \
+	  echo "$$(date -u +%FT%TZ) fuzz_$$t seconds=$(FUZZ_SECONDS) execs=$$execs execs_per_s=$$rate $$result" | tee -a build/fuzz/runs.log; \
+	done; [ -z "$$failed" ] || { echo "fuzz: failed:$$failed (inputs in tests/fuzz/regressions/)"; exit 1; }
+
+fuzz-replay: $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%) build/fuzz/seeds/.ok build/vendor/zoneinfo/.ok
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p tests/fuzz/regressions/$$t; \
+	  ZONEINFO=$(VENDOR)/zoneinfo ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    build/asan/fuzz/replay_$$t tests/fuzz/regressions/$$t build/fuzz/seeds/$$t; \
+	done
+
+.PRECIOUS: build/fuzz/%.o build/asan/%.o
+.PHONY: fuzz fuzz-build fuzz-replay
+
+# Soak (tests/integration/test_soak.py): the short version runs in make integration; this is
+# the long one. SOAK_JOBS OMJobs, a SIGKILL per 50 of them, the fake restarted now and then.
+SOAK_JOBS ?= 2000
+soak: build/asan/omjob-operator
+	OMJ_SOAK_JOBS=$(SOAK_JOBS) $(PY) -m unittest discover -s tests/integration -p test_soak.py -v
+
+.PHONY: soak
+
 # The one command README and .ci/run use.
-test: all lint unit image helm-check fakeapi-test integration
+test: all lint unit fuzz-replay image helm-check fakeapi-test integration
 	@echo "make test: all test stages passed"
 
 # --- Helm chart and plain manifests --------------------------------------------------
@@ -125,7 +195,7 @@ format:
 	clang-format -i $(SRCS) $(HDRS) $(TSRCS)
 
 clean:
-	rm -rf build/musl build/asan build/gen build/image build/omjob-operator
+	rm -rf build/musl build/asan build/fuzz build/gen build/image build/omjob-operator
 distclean:
 	rm -rf build
 

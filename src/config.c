@@ -171,6 +171,15 @@ config_load(struct config *cfg, int argc, const char *const *argv, char *err, un
         if (set_opt(cfg, o, val, origin, err, errlen))
             return -1;
     }
+    /* client-go's rule (NewLeaderElector): a leader gives up before a standby may take over,
+     * and gets more than one try within its deadline (the retry period with 20% jitter). */
+    if (cfg->leader_elect && (cfg->lease_duration_s <= cfg->renew_deadline_s ||
+                              cfg->renew_deadline_s * 5 <= cfg->retry_period_s * 6)) {
+        snprintf(err, errlen, "leader election needs lease duration (%lds) > renew deadline "
+                              "(%lds) > 1.2 x retry period (%lds)",
+                 cfg->lease_duration_s, cfg->renew_deadline_s, cfg->retry_period_s);
+        return -1;
+    }
     return 0;
 }
 

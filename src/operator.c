@@ -20,6 +20,7 @@
 #include "util/timeutil.h"
 #include "version.h"
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,8 @@ struct operator {
     struct kube_client *client;
     struct responder *responder;
     struct lease *lease;
+    char identity[200];   /* the Lease holder identity, also in the User-Agent */
+    char user_agent[256];
     uint64_t shutdown_timer;
     uint64_t resync_timer;
     bool stopping;
@@ -65,7 +68,8 @@ on_pod(void *arg, enum informer_event ev, const struct kobj *o)
         const char *kind = controller_defs[i]->pod_owner_kind;
         if (op->controllers[i] && kind && strlen(kind) == kind_len &&
             !strncmp(kind, o->owner_ref, kind_len))
-            controller_defs[i]->pod_changed(op->controllers[i], o->ns, slash + 1);
+            controller_defs[i]->pod_changed(op->controllers[i], o->ns, slash + 1, o,
+                                            ev == INFORMER_DELETE);
     }
 }
 
@@ -158,8 +162,8 @@ h_info(void *arg, struct buf *body, const char **ct)
     return version_json(body) ? 500 : 200;
 }
 
-static struct metric *m_api_requests, *m_api_retries, *m_watch, *m_cache, *m_loop;
-static struct metric *m_leader, *m_ready, *m_events, *m_wq_depth, *m_wq_delayed, *m_wq_adds,
+static struct metric *m_api_requests, *m_api_retries, *m_api_queue, *m_watch, *m_cache, *m_loop;
+static struct metric *m_ready, *m_events, *m_wq_depth, *m_wq_delayed, *m_wq_adds,
     *m_wq_retries, *m_wq_wait, *m_wq_work;
 
 static void
@@ -229,13 +233,23 @@ scrape(void *arg)
     metrics_set(m_api_retries, (double)cs.retries, "retry");
     metrics_set(m_api_retries, (double)cs.throttled_429, "throttled_429");
     metrics_set(m_api_retries, (double)cs.token_reloads, "token_reload");
-    metrics_set(m_leader, may_write(op) ? 1 : 0);
+    metrics_set(m_api_retries, (double)cs.dropped_writes, "write_dropped");
+    metrics_set(m_api_retries, (double)cs.refused_writes, "write_refused");
+    metrics_set(m_api_queue, (double)cs.queued_writes, "queued");
+    metrics_set(m_api_queue, (double)cs.inflight, "inflight");
+    metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");
     metrics_set(m_ready, not_ready(op) ? 0 : 1);
     workqueue_foreach_named(scrape_queue, NULL);
     for (size_t i = 0; i < op->ctl.pods.n; i++)
         scrape_informer(op->ctl.pods.inf[i], "pods");
     if (op->ctl.nodes)
         scrape_informer(op->ctl.nodes, "nodes");
+}
+
+static double
+leader_gauge(void *arg)
+{
+    return may_write(arg) ? 1 : 0;
 }
 
 static int
@@ -250,15 +264,20 @@ setup_metrics(struct operator *op)
     m_api_requests = metrics_counter("omjob_api_responses_total",
                                      "API server responses by status class", l_class);
     m_api_retries = metrics_counter("omjob_api_client_events_total",
-                                    "API client retries, 429s and token re-reads", l_kind);
+                                    "API client retries, 429s, token re-reads, queued writes "
+                                    "dropped (no longer needed) or refused (queue full), and "
+                                    "writes refused or dropped while not the leader", l_kind);
+    static const char *const l_state[] = {"state", NULL};
+    m_api_queue = metrics_gauge("omjob_api_writes", "API writes waiting for the rate limiter "
+                                                    "(queued) and requests not queued: on the wire, "
+                                                    "watches, retry waits (inflight)",
+                                l_state);
     m_watch = metrics_counter("omjob_watch_events_total",
                               "Watch events, restarts, relists, 410s and errors", l_watch);
     m_cache = metrics_gauge("omjob_cache_objects", "Objects in the trimmed cache", l_res);
     static const char *const l_what[] = {"what", NULL};
     m_loop = metrics_gauge("omjob_loop", "Event loop: iterations and timers fired (monotonic), "
                                          "timers pending and fds watched (now)", l_what);
-    m_leader = metrics_gauge("omjob_leader", "1 when this replica may write: it holds the "
-                                             "leader lease, or leader election is off", NULL);
     m_ready = metrics_gauge("omjob_ready", "1 when /readyz answers 200", NULL);
     static const char *const l_event[] = {"kind", "type", "reason", NULL};
     m_events = metrics_counter("omjob_events_total",
@@ -279,9 +298,13 @@ setup_metrics(struct operator *op)
     m_wq_work = metrics_histogram("omjob_reconcile_duration_seconds",
                                   "How long one reconcile took (the loop is busy meanwhile)",
                                   l_ctl, wq_bounds, nb);
-    if (!m_api_requests || !m_api_retries || !m_watch || !m_cache || !m_loop || !m_leader ||
+    if (!m_api_requests || !m_api_retries || !m_api_queue || !m_watch || !m_cache || !m_loop ||
         !m_ready || !m_events || !m_wq_depth || !m_wq_delayed || !m_wq_adds || !m_wq_retries ||
-        !m_wq_wait || !m_wq_work)
+        !m_wq_wait || !m_wq_work ||
+        !metrics_gauge_fn("omjob_leader",
+                          "1 while this replica may write: it holds the leader Lease "
+                          "(or runs without leader election) and is not shutting down",
+                          leader_gauge, op))
         return -1;
     event_set_observer(on_event_recorded, NULL);
     workqueue_set_observer(on_queue_processed, NULL);
@@ -358,15 +381,6 @@ on_term(struct loop *l, int signo, void *arg)
         stop_now(op);
 }
 
-static void
-on_lease_lost(void *arg)
-{
-    struct operator *op = arg;
-    /* Stop every write at once and restart clean: exit non-zero. */
-    op->exit_code = 3;
-    loop_stop(op->loop);
-}
-
 /* The safety net of a level-triggered operator: every REQUEUE_DELAY_SECONDS the
  * controllers look at their live objects again, whatever the watches said. */
 static void
@@ -378,18 +392,19 @@ on_resync_timer(struct loop *l, void *arg)
     op->resync_timer = loop_timer_add(l, op->cfg->requeue_delay_s * 1000, on_resync_timer, op);
 }
 
-static int
-setup_lease(struct operator *op)
+/* <pod name or host name>_<12 random hex digits>: unique per process, as client-go's. */
+static void
+make_identity(struct operator *op)
 {
-    const struct config *cfg = op->cfg;
-    if (!cfg->leader_elect)
-        return 0;
-    char host[128] = "omjob-operator", identity[200];
+    char host[128] = "omjob-operator";
     const char *pod = getenv("POD_NAME");
     if (pod && *pod)
         snprintf(host, sizeof host, "%s", pod);
     else
         gethostname(host, sizeof host - 1);
+    for (char *p = host; *p; p++) /* it goes into a header: no CR/LF, nothing odd */
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
+            *p = '-';
     unsigned char rnd[6] = {0};
     FILE *f = fopen("/dev/urandom", "rb");
     if (f) {
@@ -397,15 +412,31 @@ setup_lease(struct operator *op)
             memset(rnd, 0, sizeof rnd);
         fclose(f);
     }
-    snprintf(identity, sizeof identity, "%s_%02x%02x%02x%02x%02x%02x", host, rnd[0], rnd[1],
-             rnd[2], rnd[3], rnd[4], rnd[5]);
+    snprintf(op->identity, sizeof op->identity, "%s_%02x%02x%02x%02x%02x%02x", host, rnd[0],
+             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    snprintf(op->user_agent, sizeof op->user_agent, "omjob-operator/%s (%s)", version_string(),
+             op->identity);
+}
+
+static int
+setup_lease(struct operator *op)
+{
+    const struct config *cfg = op->cfg;
+    if (!cfg->leader_elect)
+        return 0;
     const char *ns = cfg->operator_namespace && *cfg->operator_namespace ? cfg->operator_namespace
                                                                           : op->kcfg.namespace;
     struct lease_opts lo = {.namespace = ns ? ns : "default", .name = cfg->lease_name,
-                            .identity = identity, .duration_ms = cfg->lease_duration_s * 1000,
+                            .identity = op->identity, .duration_ms = cfg->lease_duration_s * 1000,
                             .renew_deadline_ms = cfg->renew_deadline_s * 1000,
                             .retry_period_ms = cfg->retry_period_s * 1000,
-                            .on_started = on_leading, .on_lost = on_lease_lost, .arg = op};
+                            .on_started = on_leading, .arg = op};
+    /* No on_lost: when the Lease is lost (its deadline passed, or another holder took it),
+     * writes stop at that instant already, since may_write() and the client's write gate
+     * follow lease_is_leader(), which goes by the clock. The operator stays up as a standby
+     * (caches and watches kept) and campaigns again; becoming leader again resyncs
+     * everything. It does not exit: the kubelet's CrashLoopBackOff would keep a replica down
+     * for up to 5 minutes after repeated losses. */
     op->lease = lease_new(op->loop, op->client, &lo);
     if (!op->lease)
         return -1;
@@ -549,6 +580,7 @@ teardown(struct operator *op)
     informer_free(op->ctl.nodes);
     event_recorder_free(op->ctl.events);
     tracing_stop(); /* before the client: its request is on the client's multi */
+    ctl_last_free(&op->ctl);
     lease_free(op->lease);
     loop_timer_cancel(op->loop, op->shutdown_timer);
     loop_timer_cancel(op->loop, op->resync_timer);
@@ -581,15 +613,19 @@ operator_run(const struct config *cfg)
         log_error("cannot load the API server configuration", "error", err);
         goto out;
     }
+    make_identity(&op);
     struct kube_client_opts copts = {.qps = cfg->qps, .burst = cfg->burst,
                                      .connect_timeout_s = 10, .request_timeout_s = 60,
-                                     .max_body_bytes = 64u << 20, .max_retries = 8};
+                                     .max_body_bytes = 64u << 20, .max_retries = 8,
+                                     .user_agent = op.user_agent};
     op.client = kube_client_new(op.loop, &op.kcfg, &copts, err, sizeof err);
     if (!op.client) {
         log_error("cannot set up the API client", "error", err, "server", op.kcfg.server);
         goto out;
     }
-    log_info("API server", "server", op.kcfg.server, "source", op.kcfg.source);
+    log_info("API server", "server", op.kcfg.server, "source", op.kcfg.source, "user_agent",
+             op.user_agent);
+    kube_client_set_write_gate(op.client, may_write, &op);
     if (loop_signal(op.loop, SIGTERM, on_term, &op) || loop_signal(op.loop, SIGINT, on_term, &op) ||
         loop_signal(op.loop, SIGHUP, on_hup, &op) || setup_metrics(&op) ||
         setup_responder(&op) || setup_tracing(&op) || setup_lease(&op) ||

@@ -4,6 +4,7 @@
 #include "cli/cli_util.h"
 #include "ctl/naming.h"
 #include "util/base64.h"
+#include "util/json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -116,7 +117,7 @@ env_var(const char *name, const char *value)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", name);
-    cJSON_AddStringToObject(o, "value", value);
+    json_add_str(o, "value", value); /* "K=": no value, never "" (util/json.h) */
     return o;
 }
 
@@ -446,14 +447,15 @@ security(const struct cli_config *cfg, bool pod_level)
     return s;
 }
 
-/* An OMJob mainPodSpec/exitHandlerSpec. */
+/* An OMJob mainPodSpec/exitHandlerSpec. What is copied from the YAML has its nulls
+ * stripped (omjob_spec): 1.19 refuses null in a custom resource unless nullable. */
 static cJSON *
 omjob_pod(const struct cli_config *cfg, const struct cli_pipeline *p, const char *cmd_key,
           enum env_kind kind)
 {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "image", cli_config_str(cfg, "ingestionImage"));
-    cJSON_AddStringToObject(s, "imagePullPolicy", cli_config_str(cfg, "imagePullPolicy"));
+    json_add_str(s, "imagePullPolicy", cli_config_str(cfg, "imagePullPolicy"));
     dup_into(s, "imagePullSecrets", cfg_item(cfg, "imagePullSecrets"));
     if (*cli_config_str(cfg, "serviceAccountName"))
         cJSON_AddStringToObject(s, "serviceAccountName", cli_config_str(cfg, "serviceAccountName"));
@@ -478,6 +480,7 @@ omjob_spec(const struct cli_config *cfg, const struct cli_pipeline *p, enum env_
                             (double)cli_config_long(cfg, "ttlSecondsAfterFinished"));
     cJSON_AddNumberToObject(spec, "activeDeadlineSeconds",
                             (double)cli_config_long(cfg, "activeDeadlineSeconds"));
+    json_strip_nulls(spec);
     return spec;
 }
 

@@ -70,6 +70,13 @@ int cmd_status(struct cmd *x);
 int cmd_kill(struct cmd *x);
 int cmd_logs(struct cmd *x);
 
+/* Job mode: deletes the pipeline's finished Jobs (not a CronJob's: its controller keeps its
+ * own history) beyond successfulJobsHistoryLimit/failedJobsHistoryLimit, oldest first (a
+ * killed run counts as failed). On 1.19/1.20 a Job's ttlSecondsAfterFinished is alpha and
+ * off (the TTLAfterFinished feature gate): nothing else would ever remove them. Returns
+ * the names deleted (caller frees), or NULL when the runs could not be listed (reported). */
+struct cJSON *cmd_prune_job_runs(struct cmd *x);
+
 /* Reads the pipeline's ConfigMap annotations (type, fqn, secret, mode) into x when it
  * exists. Returns 1 found, 0 not deployed, -1 error (reported). */
 int cmd_load_pipeline(struct cmd *x);

@@ -214,6 +214,29 @@ cmd_deploy(struct cmd *x)
     return rc;
 }
 
+static void
+print_run(struct cmd *x, const char *run_id, const cJSON *pruned)
+{
+    const cJSON *p;
+    if (x->o.json) {
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "pipeline", x->p.name);
+        cJSON_AddStringToObject(out, "runId", run_id);
+        cJSON_AddStringToObject(out, "kind", x->job_mode ? "Job" : "OMJob");
+        cJSON_AddStringToObject(out, "name", x->p.job);
+        cJSON_AddStringToObject(out, "namespace", x->ns);
+        if (cJSON_GetArraySize(pruned))
+            cJSON_AddItemToObject(out, "pruned", cJSON_Duplicate(pruned, 1));
+        cmd_print_json(out);
+        cJSON_Delete(out);
+        return;
+    }
+    printf("%s %s/%s created (run id %s)\n", x->job_mode ? "Job" : "OMJob", x->ns, x->p.job,
+           run_id);
+    cJSON_ArrayForEach(p, pruned)
+        printf("Job %s/%s deleted (history limit)\n", x->ns, p->valuestring);
+}
+
 int
 cmd_run(struct cmd *x)
 {
@@ -240,18 +263,11 @@ cmd_run(struct cmd *x)
         char *body = resp ? cJSON_PrintUnformatted(resp) : NULL;
         rc = cmd_api_error(x, what, st);
         free(body);
-    } else if (x->o.json) {
-        cJSON *out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "pipeline", x->p.name);
-        cJSON_AddStringToObject(out, "runId", run_id);
-        cJSON_AddStringToObject(out, "kind", x->job_mode ? "Job" : "OMJob");
-        cJSON_AddStringToObject(out, "name", x->p.job);
-        cJSON_AddStringToObject(out, "namespace", x->ns);
-        cmd_print_json(out);
-        cJSON_Delete(out);
     } else {
-        printf("%s %s/%s created (run id %s)\n", x->job_mode ? "Job" : "OMJob", x->ns, x->p.job,
-               run_id);
+        /* operator mode: the operator applies the OMJob's ttlSecondsAfterFinished */
+        cJSON *pruned = x->job_mode ? cmd_prune_job_runs(x) : NULL;
+        print_run(x, run_id, pruned);
+        cJSON_Delete(pruned);
     }
     cJSON_Delete(resp);
     return rc;
@@ -313,10 +329,17 @@ cmd_toggle(struct cmd *x)
 }
 
 /* Every kind a pipeline may own, deleted in this order (runs before their configuration, so
- * a running exit handler can still read the ConfigMap while its OMJob finalizes). */
-static const char *const pipeline_kinds[][2] = {
-    {"cronomjobs", "CronOMJob"}, {"cronjobs", "CronJob"},     {"omjobs", "OMJob"}, {"jobs", "Job"},
-    {"secrets", "Secret"},       {"configmaps", "ConfigMap"},
+ * a running exit handler can still read the ConfigMap while its OMJob finalizes). Pods only
+ * when a Job left them behind: a Job deleted with batch/v1's default propagation (Orphan)
+ * orphans its pods, and nothing else would remove them; every other pod goes with its owner. */
+static const struct {
+    const char *plural, *kind, *selector;
+    bool orphans_only;
+} pipeline_kinds[] = {
+    {"cronomjobs", "CronOMJob", NULL, false}, {"cronjobs", "CronJob", NULL, false},
+    {"omjobs", "OMJob", NULL, false},         {"jobs", "Job", NULL, false},
+    {"pods", "Pod", "job-name", true},        {"secrets", "Secret", NULL, false},
+    {"configmaps", "ConfigMap", NULL, false},
 };
 
 int
@@ -328,7 +351,7 @@ cmd_delete(struct cmd *x)
     int rc = CMD_OK;
     for (size_t k = 0; k < sizeof pipeline_kinds / sizeof pipeline_kinds[0] && !rc; k++) {
         long st;
-        cJSON *list = cmd_list(x, pipeline_kinds[k][0], NULL, &st);
+        cJSON *list = cmd_list(x, pipeline_kinds[k].plural, pipeline_kinds[k].selector, &st);
         if (!list) {
             if (st != 404) /* 404: the kind is not installed (no CRD) */
                 rc = cmd_api_error(x, "listing the pipeline's objects", st);
@@ -339,14 +362,17 @@ cmd_delete(struct cmd *x)
         {
             char path[512];
             const char *name = cmd_jstr(it, "metadata.name");
-            cmd_path(x, path, sizeof path, pipeline_kinds[k][0], name);
+            const cJSON *owners = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(it, "metadata"), "ownerReferences");
+            if (pipeline_kinds[k].orphans_only && cJSON_GetArraySize(owners) > 0) continue;
+            cmd_path(x, path, sizeof path, pipeline_kinds[k].plural, name);
             st = cmd_call(x, "DELETE", path, opts, NULL, NULL);
             if (st != 200 && st != 202 && st != 404) {
                 rc = cmd_api_error(x, "deleting", st);
                 break;
             }
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "kind", pipeline_kinds[k][1]);
+            cJSON_AddStringToObject(o, "kind", pipeline_kinds[k].kind);
             cJSON_AddStringToObject(o, "name", name);
             cJSON_AddItemToArray(deleted, o);
         }

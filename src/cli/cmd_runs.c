@@ -373,3 +373,79 @@ cmd_logs(struct cmd *x)
     struct log_pass out = {.total = total, .only = x->o.after, .print = true, .key = count.key};
     return log_pass(x, path, &out);
 }
+
+/* --- job-mode history ------------------------------------------------------------------- */
+
+static bool
+owned_by_cronjob(const cJSON *job)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(
+                              cJSON_GetObjectItemCaseSensitive(job, "metadata"), "ownerReferences"))
+    {
+        const char *k = cmd_jstr(r, "kind");
+        if (k && !strcmp(k, "CronJob")) return true;
+    }
+    return false;
+}
+
+static int
+cmp_created(const void *a, const void *b)
+{
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    const char *tx = cmd_jstr(x, "metadata.creationTimestamp"),
+               *ty = cmd_jstr(y, "metadata.creationTimestamp");
+    int c = strcmp(tx ? tx : "", ty ? ty : ""); /* RFC 3339 in UTC sorts as text */
+    if (c) return c;
+    const char *nx = cmd_jstr(x, "metadata.name"), *ny = cmd_jstr(y, "metadata.name");
+    return strcmp(nx ? nx : "", ny ? ny : "");
+}
+
+cJSON *
+cmd_prune_job_runs(struct cmd *x)
+{
+    long st;
+    cJSON *list = cmd_list(x, "jobs", NULL, &st);
+    if (!list) {
+        cmd_api_error(x, "listing runs for the history limits", st);
+        return NULL;
+    }
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items"), *j;
+    size_t n = 0, cap = (size_t)cJSON_GetArraySize(items);
+    const cJSON **done = calloc(cap ? cap : 1, sizeof *done);
+    long left[2] = {0, 0}; /* finished runs: succeeded, failed */
+    cJSON_ArrayForEach(j, items)
+    {
+        bool ok = cond_true(j, "Complete", NULL);
+        bool bad = cond_true(j, "Failed", NULL) || cmd_annotation(j, ANN_KILLED);
+        if (!done || (!ok && !bad) || owned_by_cronjob(j) ||
+            cmd_jstr(j, "metadata.deletionTimestamp"))
+            continue;
+        done[n++] = j;
+        left[ok ? 0 : 1]++;
+    }
+    if (n > 1) qsort(done, n, sizeof *done, cmp_created);
+    long keep[2] = {cli_config_long(&x->cfg, "successfulJobsHistoryLimit"),
+                    cli_config_long(&x->cfg, "failedJobsHistoryLimit")};
+    cJSON *opts = cJSON_Parse("{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
+                              "\"propagationPolicy\":\"Background\"}");
+    cJSON *pruned = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) { /* oldest first */
+        int t = cond_true(done[i], "Complete", NULL) ? 0 : 1;
+        if (left[t] <= (keep[t] < 0 ? 0 : keep[t])) continue;
+        char path[512];
+        const char *name = cmd_jstr(done[i], "metadata.name");
+        cmd_path(x, path, sizeof path, "jobs", name);
+        st = cmd_call(x, "DELETE", path, opts, NULL, NULL);
+        if (st != 200 && st != 202 && st != 404) {
+            cmd_api_error(x, "deleting a run beyond the history limit", st);
+            break;
+        }
+        left[t]--;
+        cJSON_AddItemToArray(pruned, cJSON_CreateString(name));
+    }
+    cJSON_Delete(opts);
+    free(done);
+    cJSON_Delete(list);
+    return pruned;
+}

@@ -19,15 +19,15 @@ ADAPT(cronomjob)
 ADAPT(seqjob)
 
 static void
-omjob_pod(void *c, const char *ns, const char *name)
+omjob_pod(void *c, const char *ns, const char *name, const struct kobj *pod, bool gone)
 {
-    omjob_ctl_pod_changed(c, ns, name);
+    omjob_ctl_pod_changed(c, ns, name, pod, gone);
 }
 
 static void
-observatory_pod(void *c, const char *ns, const char *name)
+observatory_pod(void *c, const char *ns, const char *name, const struct kobj *pod, bool gone)
 {
-    observatory_ctl_pod_changed(c, ns, name);
+    observatory_ctl_pod_changed(c, ns, name, pod, gone);
 }
 
 static const struct controller_def omjob_def = {"omjob", omjob_create, omjob_destroy, omjob_start,

@@ -3,9 +3,11 @@
 #ifndef OMJ_CTL_CONTROLLERS_H
 #define OMJ_CTL_CONTROLLERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ctl;
+struct kobj;
 
 struct controller_def {
     const char *name; /* its entry in CONTROLLERS */
@@ -17,7 +19,9 @@ struct controller_def {
      * periodic safety net. */
     void (*resync)(void *c);
     const char *pod_owner_kind; /* managed pods owned by this kind wake it; NULL: none */
-    void (*pod_changed)(void *c, const char *ns, const char *owner_name);
+    /* pod: the cached pod (gone: it has just left the cache, with its last payload) */
+    void (*pod_changed)(void *c, const char *ns, const char *owner_name, const struct kobj *pod,
+                        bool gone);
 };
 
 extern const struct controller_def *const controller_defs[];

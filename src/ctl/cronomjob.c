@@ -4,6 +4,7 @@
 #include "ctl/ctl.h"
 #include "ctl/naming.h"
 #include "ctl/omjob.h"
+#include "ctl/omjspec.h"
 #include "ctl/writer.h"
 #include "http/metrics.h"
 #include "kube/client.h"
@@ -119,7 +120,8 @@ struct comj_obj {
     char *schedule, *time_zone;
     char *labels;      /* metadata.labels as compact JSON, or NULL */
     char *annotations; /* metadata.annotations (without kubectl's last-applied copy), or NULL */
-    char *template;    /* spec.omJobSpec as compact JSON, or NULL when missing */
+    char *template;    /* spec.omJobSpec as compact JSON, nulls stripped; NULL when missing */
+    char *template_err; /* why the OMJob schema refuses the template, or NULL */
     bool suspend;
     enum policy policy;
     int64_t deadline_s; /* -1: unset */
@@ -213,6 +215,22 @@ policy_of(const char *s)
 
 static void comj_free_payload(void *p);
 
+/* The template as OMJobs will be created from it: nulls stripped (1.19 refuses them where
+ * the OMJob schema does not say nullable; 1.20+ prunes them), checked against the OMJob
+ * schema here, once per change of the CronOMJob, rather than refused at every slot. */
+static void
+trim_template(const cJSON *tmpl, struct comj_obj *j)
+{
+    if (!cJSON_IsObject(tmpl)) return;
+    cJSON *copy = cJSON_Duplicate(tmpl, 1);
+    json_strip_nulls(copy);
+    char err[512];
+    if (copy && omjspec_validate(copy, "spec.omJobSpec", err, sizeof err))
+        j->template_err = strdup(err);
+    j->template = print_or_null(copy);
+    cJSON_Delete(copy);
+}
+
 /* The annotations a run inherits (as the Java operator does), minus kubectl's copy of the
  * whole applied object. */
 static char *
@@ -241,8 +259,7 @@ comj_trim(const cJSON *obj)
     j->time_zone = strdup(tz && *tz ? tz : "UTC");
     j->labels = print_or_null(cJSON_GetObjectItemCaseSensitive(meta, "labels"));
     j->annotations = copied_annotations(meta);
-    const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(spec, "omJobSpec");
-    j->template = cJSON_IsObject(tmpl) ? print_or_null(tmpl) : NULL;
+    trim_template(cJSON_GetObjectItemCaseSensitive(spec, "omJobSpec"), j);
     j->suspend = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "suspend"));
     j->policy = policy_of(json_str(spec, "concurrencyPolicy"));
     j->deadline_s = json_int(spec, "startingDeadlineSeconds", -1);
@@ -272,6 +289,7 @@ comj_free_payload(void *p)
     free(j->labels);
     free(j->annotations);
     free(j->template);
+    free(j->template_err);
     free(j->status_sig);
     free(j);
 }
@@ -495,7 +513,7 @@ owner_refs(const struct kobj *o)
     cJSON_AddStringToObject(r, "apiVersion", API_VERSION);
     cJSON_AddStringToObject(r, "kind", "CronOMJob");
     cJSON_AddStringToObject(r, "name", o->name);
-    cJSON_AddStringToObject(r, "uid", o->uid ? o->uid : "");
+    json_add_str(r, "uid", o->uid);
     cJSON_AddBoolToObject(r, "controller", 1);
     cJSON_AddBoolToObject(r, "blockOwnerDeletion", 1);
     cJSON_AddItemToArray(refs, r);
@@ -520,7 +538,8 @@ build_run(const struct view *v, const char *name, int64_t slot_s, char *err, siz
     if (!spec || !labels || substitute_env(spec, name, run_id)) {
         cJSON_Delete(spec);
         cJSON_Delete(labels);
-        snprintf(err, errlen, "cannot build the OMJob (out of memory)");
+        snprintf(err, errlen, "cannot build the OMJob (out of memory, or an env value over 1 MiB "
+                              "after substituting placeholders)");
         return NULL;
     }
     naming_label_value(owner_label, v->o->name);
@@ -602,16 +621,12 @@ derive_history(const struct view *v, struct desired *d)
     }
 }
 
+/* Both times only move forward (derive_history starts from the recorded ones): an unset
+ * one is left out, never sent as null. */
 static void
 add_time(cJSON *st, const char *k, int64_t s)
 {
-    char t[TIME_RFC3339_MAX];
-    if (!s) {
-        cJSON_AddNullToObject(st, k);
-        return;
-    }
-    time_fmt_rfc3339(t, s * 1000, 0);
-    cJSON_AddStringToObject(st, k, t);
+    json_add_time(st, k, s * 1000);
 }
 
 /* The status patch body, or NULL when the recorded status already says it all. */
@@ -643,10 +658,10 @@ status_patch(const struct view *v, const struct desired *d)
         cJSON_AddStringToObject(ref, "kind", "OMJob");
         cJSON_AddStringToObject(ref, "name", o->name);
         cJSON_AddStringToObject(ref, "namespace", o->ns);
-        cJSON_AddStringToObject(ref, "uid", o->uid ? o->uid : "");
+        json_add_str(ref, "uid", o->uid);
         cJSON_AddItemToArray(active, ref);
     }
-    cJSON_AddStringToObject(st, "message", d->message);
+    json_add_str(st, "message", d->message);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
     char now[TIME_RFC3339_MAX];
     bool same = !strcmp(v->j->ready, d->ready) && !strcmp(v->j->ready_reason, d->reason) &&
@@ -655,8 +670,8 @@ status_patch(const struct view *v, const struct desired *d)
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions"), *cd = cJSON_CreateObject();
     cJSON_AddStringToObject(cd, "type", "Ready");
     cJSON_AddStringToObject(cd, "status", d->ready);
-    cJSON_AddStringToObject(cd, "reason", d->reason);
-    cJSON_AddStringToObject(cd, "message", d->message);
+    cJSON_AddStringToObject(cd, "reason", d->reason && *d->reason ? d->reason : "Unknown");
+    json_add_str(cd, "message", d->message);
     cJSON_AddStringToObject(cd, "lastTransitionTime", now);
     cJSON_AddNumberToObject(cd, "observedGeneration", (double)v->o->generation);
     cJSON_AddItemToArray(conds, cd);
@@ -829,6 +844,7 @@ reconcile_view(struct cronomjob_ctl *c, struct view *v)
     const struct tz *zone = zone_get(c, j->time_zone, err, sizeof err);
     if (!zone) return report_invalid(c, v, &d, "UnknownTimeZone", err);
     if (!j->template) return report_invalid(c, v, &d, "InvalidSpec", "spec.omJobSpec is required");
+    if (j->template_err) return report_invalid(c, v, &d, "InvalidOMJobSpec", j->template_err);
     struct cronomjob_slot_in in = {.expr = &expr,
                                    .zone = zone,
                                    .now_s = time_now_ms() / 1000,

@@ -7,6 +7,7 @@
 #include "kube/nsterm.h"
 #include "kube/queue.h"
 #include "kube/status.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -71,7 +72,7 @@ ctl_condition(cJSON *conds, const char *type, bool status, const char *reason,
     cJSON_AddStringToObject(c, "type", type);
     cJSON_AddStringToObject(c, "status", status ? "True" : "False");
     cJSON_AddStringToObject(c, "reason", reason && *reason ? reason : "Unknown");
-    cJSON_AddStringToObject(c, "message", message ? message : "");
+    json_add_str(c, "message", message); /* never "" (util/json.h) */
     cJSON_AddStringToObject(c, "lastTransitionTime", now);
     cJSON_AddNumberToObject(c, "observedGeneration", (double)generation);
     cJSON_AddItemToArray(conds, c);
@@ -160,13 +161,66 @@ ctl_requeue_at(struct workqueue *q, const char *key, int64_t at_ms)
     workqueue_add_after(q, key, d > 0 ? d + 50 : 50); /* a little after, never before */
 }
 
-struct node_state *
+const struct node_state *
 ctl_node_of(const struct ctl *ctl, const struct pod_state *ps)
 {
     if (!ps || !ps->node_name || !ctl->nodes)
         return NULL;
     struct kobj *n = cache_get(informer_cache(ctl->nodes), ps->node_name);
-    return n ? n->payload : NULL;
+    if (!n)
+        return informer_synced(ctl->nodes) ? &pod_node_deleted : NULL;
+    return n->payload;
+}
+
+static void
+last_clear(struct ctl_last *e)
+{
+    free(e->key);
+    free(e->owner_uid);
+    pod_state_free(e->ps);
+    *e = (struct ctl_last){0};
+}
+
+void
+ctl_pod_keep_last(struct ctl *ctl, const struct kobj *pod)
+{
+    if (!pod->payload)
+        return;
+    struct ctl_last *slot = &ctl->last[ctl->last_next];
+    for (size_t i = 0; i < CTL_LAST_MAX; i++)
+        if (ctl->last[i].key && !strcmp(ctl->last[i].key, pod->key)) {
+            slot = &ctl->last[i];
+            break;
+        }
+    if (slot == &ctl->last[ctl->last_next])
+        ctl->last_next = (ctl->last_next + 1) % CTL_LAST_MAX;
+    last_clear(slot);
+    slot->key = strdup(pod->key);
+    slot->owner_uid = strdup(pod->owner_uid ? pod->owner_uid : "");
+    slot->ps = pod_state_dup(pod->payload);
+    if (!slot->key || !slot->owner_uid || !slot->ps)
+        last_clear(slot);
+}
+
+const struct pod_state *
+ctl_pod_last(const struct ctl *ctl, const char *ns, const char *name, const char *owner_uid)
+{
+    char key[400];
+    if (snprintf(key, sizeof key, "%s/%s", ns, name) >= (int)sizeof key)
+        return NULL;
+    for (size_t i = 0; i < CTL_LAST_MAX; i++) {
+        const struct ctl_last *e = &ctl->last[i];
+        if (e->key && !strcmp(e->key, key) && !strcmp(e->owner_uid, owner_uid ? owner_uid : ""))
+            return e->ps;
+    }
+    return NULL;
+}
+
+void
+ctl_last_free(struct ctl *ctl)
+{
+    for (size_t i = 0; i < CTL_LAST_MAX; i++)
+        last_clear(&ctl->last[i]);
 }
 
 struct event_ref

@@ -43,7 +43,8 @@ int nswatch_init(struct nswatch *w, struct loop *l, struct kube_client *c, const
                  void *arg);
 void nswatch_start(struct nswatch *w);
 
-/* Appends a metav1.Condition (lastTransitionTime = now) to the array conds. */
+/* Appends a metav1.Condition (lastTransitionTime = now) to the array conds; an empty
+ * message is left out. */
 struct cJSON;
 void ctl_condition(struct cJSON *conds, const char *type, bool status, const char *reason,
                    const char *message, int64_t generation);
@@ -51,6 +52,16 @@ void ctl_condition(struct cJSON *conds, const char *type, bool status, const cha
 struct workqueue;
 /* Wakes key at the wall-clock time at_ms (deadlines, TTLs, slots); nothing when at_ms <= 0. */
 void ctl_requeue_at(struct workqueue *q, const char *key, int64_t at_ms);
+
+/* The last payload of managed pods that left the cache, kept for the controllers that asked
+ * (ctl_pod_keep_last): a pod's late terminal state may arrive in a MODIFIED immediately
+ * followed by its DELETED, before the owner is reconciled. Bounded: the oldest entry goes. */
+#define CTL_LAST_MAX 256
+struct ctl_last {
+    char *key;       /* "namespace/name" */
+    char *owner_uid; /* its controller owner's uid ("" when none) */
+    struct pod_state *ps;
+};
 
 struct ctl {
     struct loop *loop;
@@ -61,6 +72,8 @@ struct ctl {
     struct informer *nodes;   /* cluster-scoped */
     bool (*may_write)(void *arg); /* leader (or no election) and not shutting down */
     void *may_write_arg;
+    struct ctl_last last[CTL_LAST_MAX]; /* a ring, see ctl_pod_keep_last */
+    size_t last_next;
 };
 
 /* A controller's kind, for what the controllers share about their writes. */
@@ -90,8 +103,18 @@ void ctl_log_kind(struct workqueue *q, struct writer *w, const char *kind);
  * uid, or "<uid>/<run>" when run > 0). */
 void ctl_log_run(const struct kobj *o, long run);
 
-/* The cached state of the pod's node, or NULL (unknown, not watched, or unscheduled). */
+/* The cached state of the pod's node, or NULL (unknown, not watched, or unscheduled);
+ * &pod_node_deleted when the node informer has synced and the node is not there. */
 struct pod_state;
-struct node_state *ctl_node_of(const struct ctl *ctl, const struct pod_state *ps);
+const struct node_state *ctl_node_of(const struct ctl *ctl, const struct pod_state *ps);
+
+/* Keeps a copy of pod's payload (a pod leaving the cache) for ctl_pod_last, replacing an
+ * older entry of the same key. Out of memory: nothing is kept. */
+void ctl_pod_keep_last(struct ctl *ctl, const struct kobj *pod);
+/* The kept last payload of ns/name whose owner had uid owner_uid, or NULL. */
+const struct pod_state *ctl_pod_last(const struct ctl *ctl, const char *ns, const char *name,
+                                     const char *owner_uid);
+/* Frees what ctl_pod_keep_last kept. */
+void ctl_last_free(struct ctl *ctl);
 
 #endif

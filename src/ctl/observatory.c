@@ -40,6 +40,7 @@ struct task_rec {
     int attempts;   /* pods created */
     int exit_code;  /* -1 unknown */
     char reason[40];
+    char *message; /* lost or late only (see pod_late_outcome), else NULL */
     int64_t start_ms, completion_ms;
 };
 
@@ -49,6 +50,7 @@ struct obs_obj {
     long run;                 /* status.run: 0 = the unscheduled single run */
     int64_t last_schedule_ms; /* status.lastScheduleTime */
     int64_t start_ms, completion_ms, created_ms;
+    bool has_message; /* status.message is set */
     int64_t observed_gen;
     size_t ntasks;
     struct task_rec *tasks;
@@ -110,6 +112,8 @@ obs_free_payload(void *p)
     if (!o)
         return;
     free(o->doc);
+    for (size_t i = 0; o->tasks && i < o->ntasks; i++)
+        free(o->tasks[i].message);
     free(o->tasks);
     free(o->fingerprint);
     free(o);
@@ -130,6 +134,8 @@ obs_trim(const cJSON *obj)
     o->last_schedule_ms = json_time_ms(st, "lastScheduleTime");
     o->start_ms = json_time_ms(st, "startTime");
     o->completion_ms = json_time_ms(st, "completionTime");
+    const char *msg = json_str(st, "message");
+    o->has_message = msg && *msg;
     o->created_ms = json_time_ms(meta, "creationTimestamp");
     o->observed_gen = json_int(st, "observedGeneration", 0);
     const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(st, "tasks"), *t;
@@ -144,6 +150,9 @@ obs_trim(const cJSON *obj)
         copy_str(r->name, sizeof r->name, json_str(t, "name"));
         copy_str(r->phase, sizeof r->phase, json_str(t, "phase"));
         copy_str(r->reason, sizeof r->reason, json_str(t, "reason"));
+        const char *m = json_str(t, "message");
+        if (m && *m)
+            r->message = strndup(m, 255); /* no memory: the message is only shown */
         r->attempts = (int)json_int(t, "attempts", 0);
         r->exit_code = (int)json_int(t, "exitCode", -1);
         r->start_ms = json_time_ms(t, "startTime");
@@ -182,6 +191,7 @@ struct task_view {
     struct pod_outcome out;
     int64_t start_ms, completion_ms, retry_at_ms;
     const struct task_rec *rec;
+    bool late; /* a recorded NodeLost corrected by a late report now */
 };
 
 struct view {
@@ -194,6 +204,7 @@ struct view {
     struct step steps[ENGINE_MAX_STEPS + 1];
     size_t max_concurrent;
     enum workflow_phase phase;
+    bool late; /* some task's recorded NodeLost is corrected now */
     char err[512];
 };
 
@@ -318,6 +329,33 @@ confirmed_gone(struct observatory_ctl *c, const char *ns, const char *pod)
     return strset_has(c->gone, key);
 }
 
+/* The recorded NodeLost of t's current pod, corrected by its late report (pods.h): 1 done,
+ * 0 none, -1 not yet readable (the task stays as recorded, not retried). */
+static int
+late_report(struct observatory_ctl *c, const struct view *v, struct task_view *t,
+            const struct pod_state *ps)
+{
+    int64_t done = v->j->completion_ms;
+    if (!t->rec || t->rec->attempts != t->attempts ||
+        (done && time_now_ms() - done >= POD_LATE_WINDOW_MS))
+        return 0;
+    struct pod_outcome late;
+    int rc = pod_late_outcome(t->rec->reason, t->podobj, ps, ctl_node_of(c->ctl, ps), &late);
+    if (rc <= 0)
+        return rc;
+    t->out = late;
+    t->late = true;
+    t->start_ms = t->rec->start_ms ? t->rec->start_ms : ps->started_ms;
+    t->completion_ms = ps->finished_ms ? ps->finished_ms : t->rec->completion_ms;
+    return 1;
+}
+
+static enum step_state
+state_of(const struct pod_outcome *o)
+{
+    return o->kind == POD_SUCCEEDED ? STEP_SUCCEEDED : STEP_FAILED;
+}
+
 /* Derives one task's step state. Returns false when a pod's absence must be confirmed first. */
 static bool
 view_task(struct observatory_ctl *c, struct view *v, size_t i)
@@ -337,6 +375,9 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
     t->podobj = nswatch_get(&c->ctl->pods, v->o->ns, t->pod);
     t->out.exit_code = -1;
     t->out.reason = "";
+    /* the pod's payload: cached, else the last one seen before it left the cache */
+    const struct pod_state *ps = t->podobj ? t->podobj->payload
+                                           : ctl_pod_last(c->ctl, v->o->ns, t->pod, v->o->uid);
     if (t->rec && (!strcmp(t->rec->phase, "Succeeded") || !strcmp(t->rec->phase, "Failed") ||
                    !strcmp(t->rec->phase, "Skipped"))) {
         s->state = !strcmp(t->rec->phase, "Succeeded") ? STEP_SUCCEEDED
@@ -344,8 +385,13 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
                                                         : STEP_SKIPPED;
         t->out.exit_code = t->rec->exit_code;
         t->out.reason = t->rec->reason;
+        copy_str(t->out.message, sizeof t->out.message, t->rec->message);
         t->start_ms = t->rec->start_ms;
         t->completion_ms = t->rec->completion_ms;
+        if (s->state == STEP_FAILED && late_report(c, v, t, ps) > 0) {
+            s->state = state_of(&t->out);
+            v->late = true;
+        }
         return true;
     }
     if (!attempts) {
@@ -353,9 +399,18 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
         return true;
     }
     int64_t now = time_now_ms();
-    const struct pod_state *ps = t->podobj ? t->podobj->payload : NULL;
-    if (t->podobj) {
-        struct node_state *node = ctl_node_of(c->ctl, ps);
+    const struct node_state *node = NULL;
+    int late = late_report(c, v, t, ps);
+    if (late < 0) { /* its node reported, we cannot read how yet: still lost, no retry */
+        s->state = STEP_RUNNING;
+        t->out.reason = t->rec->reason;
+        copy_str(t->out.message, sizeof t->out.message, t->rec->message);
+        return true;
+    }
+    if (late > 0) {
+        /* held as lost, and now its node reported: that outcome, retried if it failed */
+    } else if (t->podobj) {
+        node = ctl_node_of(c->ctl, ps);
         int64_t deadline = json_int(t->spec, "activeDeadlineSeconds", 0);
         t->out = pod_classify(t->podobj, ps, node, now, c->ctl->cfg->node_lost_grace_s * 1000,
                               deadline > 0 && ps && ps->start_time_ms
@@ -364,16 +419,26 @@ view_task(struct observatory_ctl *c, struct view *v, size_t i)
         t->start_ms = ps ? (ps->started_ms ? ps->started_ms : ps->start_time_ms) : 0;
         t->completion_ms = ps ? ps->finished_ms : 0;
     } else {
-        if (!confirmed_gone(c, v->o->ns, t->pod))
+        if (!ps && !confirmed_gone(c, v->o->ns, t->pod))
             return false;
-        t->out = pod_classify(NULL, NULL, NULL, now, 0, 0);
+        t->out = pod_classify(NULL, ps, NULL, now, 0, 0);
+        t->completion_ms = ps ? ps->finished_ms : 0;
     }
     switch (t->out.kind) {
     case POD_PENDING:
-    case POD_RUNNING: s->state = STEP_RUNNING; break;
+    case POD_RUNNING:
+        s->state = STEP_RUNNING;
+        if (t->rec && t->rec->attempts == t->attempts && !strcmp(t->rec->reason, "NodeLost")) {
+            /* back from a lost node but not reported yet: the record stays until the report */
+            t->out.reason = t->rec->reason;
+            copy_str(t->out.message, sizeof t->out.message, t->rec->message);
+        }
+        break;
     case POD_SUCCEEDED: s->state = STEP_SUCCEEDED; break;
     default:
-        if (attempts <= t->retries) {
+        if (attempts <= t->retries && pod_may_still_run(&t->out, t->podobj, node)) {
+            s->state = STEP_RUNNING; /* lost with its node: retried once it surely stopped */
+        } else if (attempts <= t->retries) {
             s->state = STEP_RETRYING;
             int64_t delay = RETRY_BASE_MS;
             for (int k = 1; k < attempts && delay < RETRY_CAP_MS; k++)
@@ -418,16 +483,6 @@ task_phase(const struct task_view *t, enum step_state st)
     return "Pending";
 }
 
-static void
-add_time(cJSON *o, const char *k, int64_t ms)
-{
-    if (ms > 0) {
-        char t[TIME_RFC3339_MAX];
-        time_fmt_rfc3339(t, ms, 0);
-        cJSON_AddStringToObject(o, k, t);
-    }
-}
-
 /* The whole desired status; NULL when the recorded one already says it. */
 static char *
 status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh_run)
@@ -439,7 +494,7 @@ status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh
     cJSON_AddStringToObject(st, "phase", phase);
     cJSON_AddNumberToObject(st, "run", (double)run);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
-    add_time(st, "lastScheduleTime", last_schedule_ms);
+    json_add_time(st, "lastScheduleTime", last_schedule_ms);
     cJSON *tasks = cJSON_AddArrayToObject(st, "tasks");
     int64_t first_start = 0, last_end = 0;
     char failed[128] = "";
@@ -456,9 +511,12 @@ status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh
             cJSON_AddNumberToObject(o, "exitCode", t->out.exit_code);
         if (t->out.reason && *t->out.reason)
             cJSON_AddStringToObject(o, "reason", t->out.reason);
-        add_time(o, "startTime", t->start_ms);
+        if (!strcmp(t->out.reason ? t->out.reason : "", "NodeLost") ||
+            strstr(t->out.message, POD_LATE_MARK))
+            json_add_str(o, "message", t->out.message);
+        json_add_time(o, "startTime", t->start_ms);
         if (v->steps[i].state == STEP_SUCCEEDED || v->steps[i].state == STEP_FAILED)
-            add_time(o, "completionTime", t->completion_ms);
+            json_add_time(o, "completionTime", t->completion_ms);
         cJSON_AddItemToArray(tasks, o);
         if (t->start_ms && (!first_start || t->start_ms < first_start))
             first_start = t->start_ms;
@@ -468,16 +526,33 @@ status_body(const struct view *v, long run, int64_t last_schedule_ms, bool fresh
             snprintf(failed, sizeof failed, "%s", t->name);
     }
     bool final = !fresh_run && (v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED);
-    add_time(st, "startTime", fresh_run ? 0 : (v->j->start_ms ? v->j->start_ms : first_start));
+    if (fresh_run) {
+        /* A new run: the previous run's times are deleted (a merge patch keeps what it
+         * leaves out), or every later run would report the first run's. */
+        if (v->j->start_ms)
+            json_add_delete(st, "startTime");
+        if (v->j->completion_ms)
+            json_add_delete(st, "completionTime");
+    } else {
+        json_add_time(st, "startTime", v->j->start_ms ? v->j->start_ms : first_start);
+    }
     if (final)
-        add_time(st, "completionTime", v->j->completion_ms ? v->j->completion_ms
+        json_add_time(st, "completionTime", v->j->completion_ms ? v->j->completion_ms
                                                            : (last_end ? last_end : time_now_ms()));
-    char msg[256] = "";
+    char msg[512] = "";
     if (final && failed[0])
         snprintf(msg, sizeof msg, "task %s failed", failed);
+    else if (final && v->phase == PHASE_FAILED)
+        snprintf(msg, sizeof msg, "tasks were skipped after a failure since corrected");
     else if (final)
         snprintf(msg, sizeof msg, "all tasks succeeded");
-    cJSON_AddStringToObject(st, "message", msg);
+    for (size_t i = 0; !fresh_run && i < v->n; i++) {
+        size_t len = strlen(msg);
+        if (strstr(v->t[i].out.message, POD_LATE_MARK) && len < sizeof msg)
+            snprintf(msg + len, sizeof msg - len, "%stask %s: %s", len ? "; " : "", v->t[i].name,
+                     v->t[i].out.message);
+    }
+    json_patch_str(st, "message", msg, v->j->has_message);
     char *fp = fingerprint(st);
     if (fp && v->j->fingerprint && !strcmp(fp, v->j->fingerprint) && !fresh_run) {
         free(fp);
@@ -514,9 +589,9 @@ fail_invalid(struct observatory_ctl *c, struct view *v)
              "error", v->err);
     cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
     cJSON_AddStringToObject(st, "phase", "Failed");
-    cJSON_AddStringToObject(st, "message", v->err);
+    json_add_str(st, "message", v->err);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
-    add_time(st, "completionTime", time_now_ms());
+    json_add_time(st, "completionTime", time_now_ms());
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
     ctl_condition(conds, "Failed", true, "InvalidSpec", v->err, v->o->generation);
     char *body = cJSON_PrintUnformatted(root);
@@ -631,6 +706,10 @@ act(struct observatory_ctl *c, struct view *v)
     }
     if (scheduled && v->j->run == 0)
         return false; /* waiting for the first slot */
+    if (final && v->late) { /* a late report corrects the finished run: status only */
+        char *body = status_body(v, v->j->run, v->j->last_schedule_ms, false);
+        return body && patch_status(c, v, body) == 0;
+    }
     if (final)
         return false;
     if (v->j->ntasks == 0 && validate_tasks(v)) {
@@ -791,10 +870,22 @@ on_obs(void *arg, enum informer_event ev, const struct kobj *o)
 }
 
 void
-observatory_ctl_pod_changed(struct observatory_ctl *c, const char *ns, const char *name)
+observatory_ctl_pod_changed(struct observatory_ctl *c, const char *ns, const char *name,
+                            const struct kobj *pod, bool gone)
 {
     char key[320];
     snprintf(key, sizeof key, "%s/%s", ns, name);
+    const struct pod_state *ps = pod->payload;
+    if (gone && ps && (!strcmp(ps->phase, "Succeeded") || !strcmp(ps->phase, "Failed"))) {
+        /* keep its terminal state while the run may still read it (a late report) */
+        struct kobj *o = nswatch_get_key(&c->obs, key);
+        const struct obs_obj *j = o ? o->payload : NULL;
+        bool wanted = j && strcmp(j->phase, "Succeeded") && strcmp(j->phase, "Failed");
+        for (size_t i = 0; j && !wanted && i < j->ntasks; i++)
+            wanted = !strcmp(j->tasks[i].reason, "NodeLost");
+        if (wanted)
+            ctl_pod_keep_last(c->ctl, pod);
+    }
     workqueue_add(c->queue, key);
 }
 

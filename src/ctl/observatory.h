@@ -5,7 +5,10 @@
 #ifndef OMJ_CTL_OBSERVATORY_H
 #define OMJ_CTL_OBSERVATORY_H
 
+#include <stdbool.h>
+
 struct ctl;
+struct kobj;
 struct observatory_ctl;
 
 #define OBSERVATORY_GROUP "workflow.seventh-horizon.io"
@@ -14,7 +17,9 @@ struct observatory_ctl *observatory_ctl_new(struct ctl *ctl);
 void observatory_ctl_free(struct observatory_ctl *c);
 void observatory_ctl_start(struct observatory_ctl *c);
 int observatory_ctl_synced(const struct observatory_ctl *c);
-void observatory_ctl_pod_changed(struct observatory_ctl *c, const char *ns, const char *name);
+/* As omjob_ctl_pod_changed. */
+void observatory_ctl_pod_changed(struct observatory_ctl *c, const char *ns, const char *name,
+                                 const struct kobj *pod, bool gone);
 void observatory_ctl_resync(struct observatory_ctl *c);
 
 #endif

@@ -37,6 +37,7 @@ struct omjob_obj {
     char phase[24];
     char main_pod[64], exit_pod[64];
     bool started;      /* status.startTime: the main pod's creation was confirmed */
+    bool has_message;  /* status.message is set (an empty one is deleted, not sent) */
     int64_t start_ms, completion_ms;
     bool main_recorded; /* status.mainPodReason set: the main outcome is on record */
     int main_exit;
@@ -45,6 +46,8 @@ struct omjob_obj {
     int exit_attempts; /* status.exitHandlerAttempts: exit pods created */
     bool exit_recorded;
     int exit_exit;
+    char exit_reason[40]; /* status.exitHandlerReason: final, or NodeLost while held */
+    char *exit_message;   /* status.exitHandlerMessage (lost or late only), NULL when none */
     int64_t observed_gen;
     int64_t ttl_s, main_deadline_s, exit_deadline_s;
     int exit_retries;
@@ -98,6 +101,8 @@ omjob_trim(const cJSON *obj)
     copy_str(j->exit_pod, sizeof j->exit_pod, json_str(st, "exitHandlerPodName"));
     j->start_ms = json_time_ms(st, "startTime");
     j->started = j->start_ms != 0;
+    const char *sm = json_str(st, "message");
+    j->has_message = sm && *sm;
     j->completion_ms = json_time_ms(st, "completionTime");
     j->main_recorded = json_str(st, "mainPodReason") != NULL;
     copy_str(j->main_reason, sizeof j->main_reason, json_str(st, "mainPodReason"));
@@ -107,6 +112,10 @@ omjob_trim(const cJSON *obj)
     j->main_exit = (int)json_int(st, "mainPodExitCode", EXIT_CODE_UNKNOWN);
     j->exit_attempts = (int)json_int(st, "exitHandlerAttempts", 0);
     j->exit_exit = (int)json_int(st, "exitHandlerExitCode", EXIT_CODE_UNKNOWN);
+    copy_str(j->exit_reason, sizeof j->exit_reason, json_str(st, "exitHandlerReason"));
+    const char *em = json_str(st, "exitHandlerMessage");
+    if (em && *em)
+        j->exit_message = strndup(em, 255);
     j->exit_recorded = phase_final(j->phase);
     j->observed_gen = json_int(st, "observedGeneration", 0);
     j->ttl_s = json_int(spec, "ttlSecondsAfterFinished", -1);
@@ -135,6 +144,7 @@ omjob_free_payload(void *p)
     if (j) {
         free(j->doc);
         free(j->main_message);
+        free(j->exit_message);
     }
     free(j);
 }
@@ -147,7 +157,8 @@ struct omjob_ctl {
     struct workqueue *queue;
     struct writer *writer;   /* one write in flight per OMJob */
     struct strset *gone;     /* pod keys confirmed absent by a GET (404) */
-    struct metric *m_reconciles, *m_pods, *m_transitions, *m_active, *m_duration;
+    bool ns_unreadable;      /* namespaces cannot be read (RBAC): learnt from 403s only */
+    struct metric *m_reconciles, *m_pods, *m_transitions, *m_active, *m_duration, *m_late;
 };
 
 struct step_view {
@@ -167,13 +178,17 @@ struct view {
     int exits_created;     /* attempts known to exist: max(status, pods found) */
     struct step steps[2];
     enum workflow_phase phase;
+    bool main_late, exit_late; /* a recorded NodeLost is corrected by a late report now */
+    bool exit_held;            /* the exit pod is lost but may still run: no retry yet */
+    bool exit_was_lost;        /* recorded NodeLost, its node is back, no report yet */
 };
 
 enum { OP_CREATE_MAIN, OP_CREATE_EXIT, OP_DELETE_POD, OP_STATUS, OP_FINALIZER, OP_DELETE_OMJOB,
-       OP_CONFIRM_GONE };
+       OP_CONFIRM_GONE, OP_NS_CHECK };
 
 static const char *const op_names[] = {"create_main", "create_exit", "delete_pod", "status",
-                                       "finalizer", "delete_omjob", "confirm_gone"};
+                                       "finalizer", "delete_omjob", "confirm_gone",
+                                       "namespace_check"};
 
 static void
 exit_pod_name(char out[static 64], const char *omjob, int index)
@@ -220,6 +235,27 @@ state_of(const struct pod_outcome *out)
     }
 }
 
+/* A recorded NodeLost may still be corrected by a late report (README "What final means"). */
+static bool
+late_open(const struct omjob_obj *j, int64_t now)
+{
+    return !j->completion_ms || now - j->completion_ms < POD_LATE_WINDOW_MS;
+}
+
+static bool
+late_possible(const struct omjob_obj *j)
+{
+    return (!strcmp(j->main_reason, "NodeLost") || !strcmp(j->exit_reason, "NodeLost")) &&
+           late_open(j, time_now_ms());
+}
+
+/* The step's pod payload: the cached one, else the last one seen before it left the cache. */
+static const struct pod_state *
+pod_or_last(struct omjob_ctl *c, const struct view *v, const struct step_view *s)
+{
+    return s->pod ? s->pod->payload : ctl_pod_last(c->ctl, v->o->ns, s->name, v->o->uid);
+}
+
 /* Derives the main step. Absent pods are LOST only once a GET confirmed it (a relist that
  * raced with our create must not invent a lost pod). Returns false if a GET is needed. */
 static bool
@@ -236,14 +272,18 @@ view_main(struct omjob_ctl *c, struct view *v)
         m->out.exit_code = j->main_exit == EXIT_CODE_UNKNOWN ? -1 : j->main_exit;
         m->out.reason = j->main_reason;
         copy_str(m->out.message, sizeof m->out.message, j->main_message ? j->main_message : "");
+        const struct pod_state *ps = pod_or_last(c, v, m);
+        v->main_late = late_open(j, now) && pod_late_outcome(j->main_reason, m->pod, ps,
+                                                             ctl_node_of(c->ctl, ps), &m->out) > 0;
     } else if (m->pod) {
         const struct pod_state *ps = m->pod->payload;
         m->out = pod_classify(m->pod, ps, ctl_node_of(c->ctl, ps), now,
                               c->ctl->cfg->node_lost_grace_s * 1000, main_start_deadline(j));
     } else if (j->started) {
-        if (!confirmed_gone(c, v->o->ns, m->name))
+        const struct pod_state *last = pod_or_last(c, v, m);
+        if (!last && !confirmed_gone(c, v->o->ns, m->name))
             return false;
-        m->out = pod_classify(NULL, NULL, NULL, now, 0, 0);
+        m->out = pod_classify(NULL, last, NULL, now, 0, 0);
     } else {
         m->state = STEP_WAITING;
         return true;
@@ -269,10 +309,18 @@ view_exit(struct omjob_ctl *c, struct view *v)
     v->exit_index = created ? created - 1 : 0;
     exit_pod_name(e->name, v->o->name, v->exit_index);
     e->pod = nswatch_get(&c->ctl->pods, v->o->ns, e->name);
+    int64_t now = time_now_ms();
+    /* the recorded NodeLost of this very pod (final, or held while not final) */
+    bool lost_here = !strcmp(j->exit_reason, "NodeLost") && !strcmp(j->exit_pod, e->name);
     if (j->exit_recorded) {
         e->out.kind = j->exit_exit == 0 ? POD_SUCCEEDED : POD_FAILED;
         e->out.exit_code = j->exit_exit == EXIT_CODE_UNKNOWN ? -1 : j->exit_exit;
-        e->out.reason = "";
+        e->out.reason = j->exit_reason;
+        copy_str(e->out.message, sizeof e->out.message, j->exit_message ? j->exit_message : "");
+        const struct pod_state *ps = pod_or_last(c, v, e);
+        v->exit_late = lost_here && late_open(j, now) &&
+                       pod_late_outcome(j->exit_reason, e->pod, ps, ctl_node_of(c->ctl, ps),
+                                        &e->out) > 0;
         e->state = e->out.kind == POD_SUCCEEDED ? STEP_SUCCEEDED : STEP_FAILED;
         return true;
     }
@@ -280,19 +328,32 @@ view_exit(struct omjob_ctl *c, struct view *v)
         e->state = STEP_WAITING;
         return true;
     }
-    int64_t now = time_now_ms();
-    if (e->pod) {
-        const struct pod_state *ps = e->pod->payload;
-        e->out = pod_classify(e->pod, ps, ctl_node_of(c->ctl, ps), now,
-                              c->ctl->cfg->node_lost_grace_s * 1000, exit_start_deadline(e->pod, j));
+    const struct pod_state *ps = pod_or_last(c, v, e);
+    const struct node_state *node = ctl_node_of(c->ctl, ps);
+    int late = lost_here ? pod_late_outcome(j->exit_reason, e->pod, ps, node, &e->out) : 0;
+    if (late < 0) { /* its node reported, we cannot read how yet: still lost, no retry */
+        e->state = STEP_RUNNING;
+        v->exit_was_lost = true;
+        return true;
+    }
+    if (late > 0) {
+        v->exit_late = true;
+    } else if (e->pod) {
+        e->out = pod_classify(e->pod, ps, node, now, c->ctl->cfg->node_lost_grace_s * 1000,
+                              exit_start_deadline(e->pod, j));
     } else {
-        if (!confirmed_gone(c, v->o->ns, e->name))
+        if (!ps && !confirmed_gone(c, v->o->ns, e->name))
             return false;
-        e->out = pod_classify(NULL, NULL, NULL, now, 0, 0);
+        e->out = pod_classify(NULL, ps, NULL, now, 0, 0);
     }
     e->state = state_of(&e->out);
-    if (e->state == STEP_FAILED && created <= j->exit_retries)
-        e->state = STEP_RETRYING;
+    /* back from a lost node but not reported yet: the record stays until the report */
+    v->exit_was_lost = lost_here && e->state == STEP_RUNNING;
+    if (e->state == STEP_FAILED && created <= j->exit_retries) {
+        /* a handler lost with its node is retried only once it surely no longer runs */
+        v->exit_held = pod_may_still_run(&e->out, e->pod, node);
+        e->state = v->exit_held ? STEP_RUNNING : STEP_RETRYING;
+    }
     return true;
 }
 
@@ -431,11 +492,27 @@ set_finalizer(struct omjob_ctl *c, const struct view *v, bool add)
     }
     cJSON_Delete(p);
     cJSON_Delete(ops);
-    /* Removal: we do not cache the other finalizers, so read-modify-write through a GET
-     * would be needed; a merge patch of the list is not safe. Use the JSON patch "remove"
-     * by index after reading the object. */
     omjob_path(path, sizeof path, v->o->ns, v->o->name, "");
-    return submit(c, v, OP_FINALIZER, "remove", "GET", path, NULL, NULL);
+    struct write_op op = {.kind = OP_FINALIZER, .release = true};
+    snprintf(op.key, sizeof op.key, "%s", v->o->key);
+    snprintf(op.ns, sizeof op.ns, "%s", v->o->ns);
+    if (!(v->o->finalizers & 4)) {
+        /* Ours is the only one: one PATCH that holds only while that is still so (a test
+         * of the whole list), whatever else changed meanwhile. */
+        char fin[256];
+        snprintf(fin, sizeof fin,
+                 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"%s\"]},"
+                 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]",
+                 OMJOB_FINALIZER);
+        body = strdup(fin);
+        return body ? writer_submit_op(c->writer, &op, "PATCH", path,
+                                       "application/json-patch+json", body)
+                    : -1;
+    }
+    /* Others too: we do not cache them, and a merge patch of the list is not safe. Read
+     * the object, then remove ours by index with a test of the resourceVersion. */
+    snprintf(op.target, sizeof op.target, "remove");
+    return writer_submit_op(c->writer, &op, "GET", path, NULL, NULL);
 }
 
 /* --- desired status ------------------------------------------------------------------ */
@@ -471,11 +548,36 @@ describe(const struct view *v, char *msg, size_t n)
                      v->exit.out.reason ? v->exit.out.reason : "");
         break;
     case PHASE_EXIT_RUNNING:
-        snprintf(msg, n, "main pod finished (%s), exit handler running", mr);
+        if (v->exit_held) {
+            const struct pod_state *ps = v->exit.pod ? v->exit.pod->payload : NULL;
+            snprintf(msg, n,
+                     "main pod finished (%s), exit handler pod %s lost with node %s: not retried "
+                     "until it is certain it no longer runs (the pod gone from the API server, "
+                     "or the node deleted)",
+                     mr, v->exit.name, ps && ps->node_name ? ps->node_name : "(unknown)");
+        } else {
+            snprintf(msg, n, "main pod finished (%s), exit handler running", mr);
+        }
         break;
     default:
         snprintf(msg, n, "%s", v->deleting ? "OMJob deleted: stopping the main pod" : "");
     }
+    /* an outcome corrected by a late report says so, in the message too */
+    size_t len = strlen(msg);
+    if (strstr(v->main.out.message, POD_LATE_MARK) && len < n)
+        len += (size_t)snprintf(msg + len, n - len, "; main pod: %s", v->main.out.message);
+    if (strstr(v->exit.out.message, POD_LATE_MARK) && len < n)
+        snprintf(msg + len, n - len, "; exit handler: %s", v->exit.out.message);
+}
+
+/* exitHandlerReason as it should be recorded: the outcome once final, NodeLost while held. */
+static const char *
+exit_reason_of(const struct view *v)
+{
+    bool final = v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED;
+    if (v->exit_was_lost)
+        return v->j->exit_reason;
+    return (final || v->exit_held) && v->exit.out.reason ? v->exit.out.reason : "";
 }
 
 /* Returns the status patch body, or NULL when the recorded status already says it all. */
@@ -487,7 +589,10 @@ status_patch(const struct view *v)
     bool main_final = v->main.state == STEP_SUCCEEDED || v->main.state == STEP_FAILED;
     bool final = v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED;
     bool started = j->started || v->main.pod || main_final;
+    const char *exit_reason = exit_reason_of(v);
     if (!strcmp(phase, j->phase) && j->started == started && j->main_recorded == main_final &&
+        (!main_final || !strcmp(j->main_reason, v->main.out.reason)) &&
+        !strcmp(j->exit_reason, exit_reason) &&
         j->exit_attempts == v->exits_created && j->observed_gen == v->o->generation &&
         (!v->exits_created || !strcmp(j->exit_pod, v->exit.name)))
         return NULL;
@@ -497,16 +602,21 @@ status_patch(const struct view *v)
     cJSON_AddStringToObject(st, "phase", phase);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
     if (started) {
+        /* the same startTime in every patch of the run: a refused patch stays identical */
+        const struct pod_state *mp = v->main.pod ? v->main.pod->payload : NULL;
+        int64_t at = j->start_ms ? j->start_ms : mp && mp->created_ms ? mp->created_ms : time_now_ms();
         char t[TIME_RFC3339_MAX];
-        time_fmt_rfc3339(t, j->start_ms ? j->start_ms : time_now_ms(), 0);
+        time_fmt_rfc3339(t, at, 0);
         cJSON_AddStringToObject(st, "mainPodName", v->main.name);
         cJSON_AddStringToObject(st, "startTime", t);
     }
     if (main_final) {
         if (v->main.out.exit_code >= 0)
             cJSON_AddNumberToObject(st, "mainPodExitCode", v->main.out.exit_code);
-        cJSON_AddStringToObject(st, "mainPodReason", v->main.out.reason ? v->main.out.reason : "");
-        cJSON_AddStringToObject(st, "mainPodMessage", v->main.out.message);
+        /* never empty: its presence is how a restart knows the outcome is on record */
+        const char *mr = v->main.out.reason;
+        cJSON_AddStringToObject(st, "mainPodReason", mr && *mr ? mr : "Unknown");
+        json_add_str(st, "mainPodMessage", v->main.out.message);
     }
     if (v->exits_created) {
         cJSON_AddStringToObject(st, "exitHandlerPodName", v->exit.name);
@@ -514,10 +624,35 @@ status_patch(const struct view *v)
     }
     if (final && v->exit.out.exit_code >= 0)
         cJSON_AddNumberToObject(st, "exitHandlerExitCode", v->exit.out.exit_code);
-    if (final)
-        cJSON_AddStringToObject(st, "completionTime", now);
+    /* reason and message of the exit handler: null (removed) when there is none to record */
+    bool exit_msg = *exit_reason && (!strcmp(exit_reason, "NodeLost") ||
+                                     strstr(v->exit.out.message, POD_LATE_MARK));
+    if (*exit_reason)
+        cJSON_AddStringToObject(st, "exitHandlerReason", exit_reason);
+    else if (*j->exit_reason)
+        json_add_delete(st, "exitHandlerReason");
+    if (v->exit_was_lost) {
+        /* exitHandlerMessage stays as recorded */
+    } else if (exit_msg) {
+        cJSON_AddStringToObject(st, "exitHandlerMessage", v->exit.out.message);
+    } else if (j->exit_message) {
+        json_add_delete(st, "exitHandlerMessage");
+    }
+    if (final) {
+        /* a late correction keeps the first completion time; else when the last pod
+         * finished, so that a repeated patch is identical */
+        const struct pod_state *ep = v->exit.pod ? v->exit.pod->payload : NULL;
+        const struct pod_state *mp = v->main.pod ? v->main.pod->payload : NULL;
+        int64_t at = j->completion_ms           ? j->completion_ms
+                     : ep && ep->finished_ms ? ep->finished_ms
+                     : mp && mp->finished_ms ? mp->finished_ms
+                                             : time_now_ms();
+        char done[TIME_RFC3339_MAX];
+        time_fmt_rfc3339(done, at, 0);
+        cJSON_AddStringToObject(st, "completionTime", done);
+    }
     describe(v, msg, sizeof msg);
-    cJSON_AddStringToObject(st, "message", msg);
+    json_patch_str(st, "message", msg, j->has_message);
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
     ctl_condition(conds, "MainCompleted", main_final,
                   main_final ? v->main.out.reason : (started ? "Running" : "Pending"),
@@ -569,7 +704,7 @@ fail_invalid(struct omjob_ctl *c, struct view *v, const char *err)
     time_fmt_rfc3339(now, time_now_ms(), 0);
     cJSON *root = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(root, "status");
     cJSON_AddStringToObject(st, "phase", "Failed");
-    cJSON_AddStringToObject(st, "message", err);
+    json_add_str(st, "message", err);
     cJSON_AddStringToObject(st, "completionTime", now);
     cJSON_AddNumberToObject(st, "observedGeneration", (double)v->o->generation);
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
@@ -597,28 +732,41 @@ note_transitions(struct omjob_ctl *c, const struct view *v)
     if (strcmp(from, to))
         metrics_add(c->m_transitions, 1, from, to);
     bool main_final = v->main.state == STEP_SUCCEEDED || v->main.state == STEP_FAILED;
-    if (main_final && !j->main_recorded) {
+    if (main_final && (!j->main_recorded || v->main_late)) {
         const struct pod_state *ps = v->main.pod ? v->main.pod->payload : NULL;
         double d = ps ? seconds_between(ps->started_ms, ps->finished_ms) : -1;
-        if (d >= 0)
+        if (d >= 0 && !v->main_late)
             metrics_observe(c->m_duration, d, "main");
         event_record(c->ctl->events, &ref, v->main.state == STEP_SUCCEEDED ? "Normal" : "Warning",
-                     "MainPodCompleted", "main pod %s ended: %s, exit code %d", v->main.name,
-                     v->main.out.reason ? v->main.out.reason : "", v->main.out.exit_code);
+                     "MainPodCompleted", "main pod %s ended: %s, exit code %d%s%s", v->main.name,
+                     v->main.out.reason ? v->main.out.reason : "", v->main.out.exit_code,
+                     v->main_late ? ": " : "", v->main_late ? v->main.out.message : "");
     }
+    if (v->main_late) {
+        metrics_add(c->m_late, 1, "main");
+        log_info("a lost node reported the main pod late: NodeLost corrected", "omjob", v->o->key,
+                 "reason", v->main.out.reason, "message", v->main.out.message);
+    }
+    if (v->exit_late) {
+        metrics_add(c->m_late, 1, "exit_handler");
+        log_info("a lost node reported the exit handler late: NodeLost corrected", "omjob",
+                 v->o->key, "reason", v->exit.out.reason, "message", v->exit.out.message);
+    }
+    if (v->exit_held && strcmp(j->exit_reason, "NodeLost"))
+        log_warn("exit handler lost with its node: not retried while it may still run", "omjob",
+                 v->o->key, "pod", v->exit.name, "message", v->exit.out.message);
     bool final = v->phase == PHASE_SUCCEEDED || v->phase == PHASE_FAILED;
-    if (final && !phase_final(j->phase)) {
+    if (final && (!phase_final(j->phase) || v->main_late || v->exit_late)) {
         const struct pod_state *ps = v->exit.pod ? v->exit.pod->payload : NULL;
         double d = ps ? seconds_between(ps->started_ms, ps->finished_ms) : -1;
         if (d >= 0)
             metrics_observe(c->m_duration, d, "exit_handler");
+        char msg[512];
+        describe(v, msg, sizeof msg);
         if (v->phase == PHASE_SUCCEEDED)
-            event_record(c->ctl->events, &ref, "Normal", "OMJobCompleted",
-                         "main pod and exit handler succeeded");
+            event_record(c->ctl->events, &ref, "Normal", "OMJobCompleted", "%s", msg);
         else
-            event_record(c->ctl->events, &ref, "Warning", "OMJobFailed", "%s",
-                         v->main.state != STEP_SUCCEEDED ? "main pod failed"
-                                                         : "exit handler failed");
+            event_record(c->ctl->events, &ref, "Warning", "OMJobFailed", "%s", msg);
         const char *er = v->exit.out.reason ? v->exit.out.reason : "";
         if (v->exits_created && v->exit.state == STEP_FAILED) /* alerts count these */
             event_record(c->ctl->events, &ref, "Warning",
@@ -642,7 +790,19 @@ act(struct omjob_ctl *c, struct view *v)
         bool nothing_began = v->main.state == STEP_WAITING;
         /* The server refuses every create in a namespace being deleted: no exit handler
          * can run there, and holding the finalizer would hold the namespace. */
-        bool ns_ending = nsterm_is(v->o->ns, time_mono_ms());
+        enum nsterm_state ns = nsterm_get(v->o->ns, time_mono_ms());
+        bool ns_ending = ns == NSTERM_TERMINATING;
+        if (ours && !final && !nothing_began && !j->skip_exit_on_delete && !bound_passed &&
+            !c->ns_unreadable && (ns == NSTERM_UNKNOWN || ns == NSTERM_CHECKING)) {
+            /* Before stopping the main pod for an exit handler: is the whole namespace
+             * going? One read per namespace; its answer wakes every OMJob there. */
+            if (ns == NSTERM_CHECKING)
+                return false;
+            char path[256];
+            snprintf(path, sizeof path, "/api/v1/namespaces/%s", v->o->ns);
+            nsterm_set(v->o->ns, NSTERM_CHECKING, time_mono_ms());
+            return submit(c, v, OP_NS_CHECK, "", "GET", path, NULL, NULL) == 0;
+        }
         if (ours && ns_ending && !final)
             log_warn("namespace is being deleted: releasing the OMJob without an exit handler",
                      "omjob", v->o->key);
@@ -659,7 +819,16 @@ act(struct omjob_ctl *c, struct view *v)
         if (v->main.state == STEP_RUNNING && v->main.pod && !v->main.pod->deletion_ms)
             return delete_pod(c, v, v->main.name) == 0;
     } else if (!final && !ours) {
-        return set_finalizer(c, v, true) == 0;
+        if (set_finalizer(c, v, true))
+            return false;
+        /* The main pod in the same round trip: its POST does not wait for the finalizer's
+         * answer (issue 16). Should the OMJob be deleted before the finalizer is on, the
+         * pod, seconds before its container could start, goes with its owner. */
+        size_t start[2];
+        if (engine_ready(v->steps, 2, 0, start) && start[0] == 0 && create_pod(c, v, true, err,
+                                                                               sizeof err) == -2)
+            fail_invalid(c, v, err);
+        return true;
     }
 
     if (!final) {
@@ -677,7 +846,7 @@ act(struct omjob_ctl *c, struct view *v)
             return rc == 0;
         }
     }
-    char *body = final ? NULL : status_patch(v);
+    char *body = final && !v->main_late && !v->exit_late ? NULL : status_patch(v);
     if (body) {
         char path[256];
         note_transitions(c, v);
@@ -729,9 +898,9 @@ reconcile(void *arg, const char *key)
     struct view v = {.o = o, .j = o->payload, .deleting = o->deletion_ms != 0};
     ctl_log_run(o, 0);
     tracing_log_run(o->uid, 0);
-    if (phase_final(v.j->phase) && !v.j->trace_exported)
-        trace_finished(c, o, v.j);
-    if (phase_final(v.j->phase) && !(o->finalizers & 2) && v.j->ttl_s < 0)
+    if (phase_final(v.j->phase) && !v.j->trace_exported && !late_possible(v.j))
+        trace_finished(c, o, v.j); /* once a late report can no longer change the outcome */
+    if (phase_final(v.j->phase) && !(o->finalizers & 2) && v.j->ttl_s < 0 && !late_possible(v.j))
         return; /* done, nothing left to do */
     if (!view_main(c, &v)) {
         confirm_gone(c, &v, v.main.name);
@@ -744,6 +913,10 @@ reconcile(void *arg, const char *key)
     v.steps[0] = (struct step){.name = "main", .state = v.main.state};
     v.steps[1] = (struct step){.name = "exit", .exit_step = true, .state = v.exit.state};
     v.phase = engine_phase(v.steps, 2);
+    if (v.main_late && v.main.state == STEP_SUCCEEDED && v.exits_created)
+        snprintf(v.main.out.message + strlen(v.main.out.message),
+                 sizeof v.main.out.message - strlen(v.main.out.message),
+                 "; the exit handler was told pipelineStatus=failed");
     schedule_wakeups(c, &v);
     bool wrote = act(c, &v);
     metrics_add(c->m_reconciles, 1, wrote ? "write" : "noop");
@@ -803,8 +976,11 @@ remove_finalizer_by_index(struct omjob_ctl *c, const struct write_op *op,
                  rv, idx);
         omjob_path(path, sizeof path, op->ns, name, "");
         char *body = strdup(ops);
-        if (body && writer_submit(c->writer, op->key, op->ns, OP_FINALIZER, "", "PATCH", path,
-                                  "application/json-patch+json", body) == 0) {
+        struct write_op patch = *op;
+        patch.target[0] = '\0';
+        patch.release = true;
+        if (body && writer_submit_op(c->writer, &patch, "PATCH", path,
+                                     "application/json-patch+json", body) == 0) {
             cJSON_Delete(obj);
             return;
         }
@@ -813,12 +989,60 @@ remove_finalizer_by_index(struct omjob_ctl *c, const struct write_op *op,
     workqueue_add(c->queue, op->key);
 }
 
+struct ns_wake {
+    struct omjob_ctl *c;
+    const char *ns;
+};
+
+static void
+wake_deleting(void *arg, struct kobj *o)
+{
+    struct ns_wake *w = arg;
+    if (o->deletion_ms && !strcmp(o->ns, w->ns))
+        workqueue_add(w->c->queue, o->key);
+}
+
+/* What a read of the namespace said: gone or terminating (no exit handler can run there),
+ * active, or unknown (the OMJob goes on as if active; a refused create would tell). */
+static void
+ns_checked(struct omjob_ctl *c, const struct write_op *op, const struct kube_response *r)
+{
+    enum nsterm_state s = NSTERM_ACTIVE;
+    char code[16];
+    snprintf(code, sizeof code, "%ld", r->status);
+    if (r->status == 404) {
+        s = NSTERM_TERMINATING;
+    } else if (r->status == 200) {
+        cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+        const char *phase = json_str(cJSON_GetObjectItemCaseSensitive(obj, "status"), "phase");
+        if (json_str(meta, "deletionTimestamp") || (phase && !strcmp(phase, "Terminating")))
+            s = NSTERM_TERMINATING;
+        cJSON_Delete(obj);
+    } else if (r->status == 403 || r->status == 401) {
+        c->ns_unreadable = true;
+        log_info("cannot read namespaces: a namespace being deleted is learnt from refused "
+                 "creates instead",
+                 "omjob", op->key, "status", code, "error", r->error);
+    } else {
+        log_warn("could not read the namespace of a deleted OMJob: going on as if it stays",
+                 "omjob", op->key, "status", code, "error", r->error);
+    }
+    nsterm_set(op->ns, s, time_mono_ms());
+    struct ns_wake w = {c, op->ns};
+    nswatch_foreach(&c->omjobs, wake_deleting, &w);
+}
+
 static void
 op_done(void *arg, const struct write_op *op, const struct kube_response *r)
 {
     struct omjob_ctl *c = arg;
     bool ok = r->status >= 200 && r->status < 300;
     switch (op->kind) {
+    case OP_NS_CHECK:
+        ns_checked(c, op, r);
+        ok = true;
+        break;
     case OP_CREATE_MAIN:
     case OP_CREATE_EXIT:
         if (ok || r->status == 409) { /* AlreadyExists: adopt */
@@ -842,7 +1066,10 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
             remove_finalizer_by_index(c, op, r);
             return;
         }
-        if (r->status == 404) {
+        if (ok) {
+            /* our finalizer is off (or on): no second release from a stale cache */
+            nswatch_apply_response(&c->omjobs, op->ns, r, op->base_seq);
+        } else if (r->status == 404) {
             ok = true; /* the OMJob is gone: nothing to hold or release */
         } else if (r->status == 422 || r->status == 409) {
             /* the resourceVersion test failed: the object changed; read it again */
@@ -908,10 +1135,19 @@ on_omjob(void *arg, enum informer_event ev, const struct kobj *o)
 }
 
 void
-omjob_ctl_pod_changed(struct omjob_ctl *c, const char *ns, const char *omjob_name)
+omjob_ctl_pod_changed(struct omjob_ctl *c, const char *ns, const char *omjob_name,
+                      const struct kobj *pod, bool gone)
 {
     char key[320];
     snprintf(key, sizeof key, "%s/%s", ns, omjob_name);
+    const struct pod_state *ps = pod->payload;
+    if (gone && ps && (!strcmp(ps->phase, "Succeeded") || !strcmp(ps->phase, "Failed"))) {
+        /* its terminal state may be news the OMJob has not read yet (a late report) */
+        struct kobj *o = nswatch_get_key(&c->omjobs, key);
+        const struct omjob_obj *j = o ? o->payload : NULL;
+        if (j && (!phase_final(j->phase) || late_possible(j)))
+            ctl_pod_keep_last(c->ctl, pod);
+    }
     workqueue_add(c->queue, key);
 }
 
@@ -920,7 +1156,7 @@ enqueue_active(void *arg, struct kobj *o)
 {
     struct omjob_ctl *c = arg;
     const struct omjob_obj *j = o->payload;
-    if (j && (!phase_final(j->phase) || (o->finalizers & 2) || j->ttl_s >= 0))
+    if (j && (!phase_final(j->phase) || (o->finalizers & 2) || j->ttl_s >= 0 || late_possible(j)))
         workqueue_add(c->queue, o->key);
 }
 
@@ -980,6 +1216,10 @@ omjob_ctl_new(struct ctl *ctl)
     c->m_duration = metrics_histogram("omjob_duration_seconds",
                                       "How long the main pod and the exit handler ran", l_stage,
                                       bounds, sizeof bounds / sizeof bounds[0]);
+    static const char *const l_late[] = {"stage", NULL};
+    c->m_late = metrics_counter("omjob_late_reports_total",
+                                "Pod outcomes recorded as NodeLost and corrected by a late report",
+                                l_late);
     metrics_on_scrape(scrape, c);
     if (!c->queue || !c->writer || !c->gone ||
         nswatch_init(&c->omjobs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces, API_PREFIX,

@@ -8,7 +8,10 @@
 #ifndef OMJ_CTL_OMJOB_H
 #define OMJ_CTL_OMJOB_H
 
+#include <stdbool.h>
+
 struct ctl;
+struct kobj;
 struct omjob_ctl;
 
 #define OMJOB_GROUP "pipelines.openmetadata.org"
@@ -20,8 +23,11 @@ struct omjob_ctl *omjob_ctl_new(struct ctl *ctl);
 void omjob_ctl_free(struct omjob_ctl *c);
 void omjob_ctl_start(struct omjob_ctl *c);
 int omjob_ctl_synced(const struct omjob_ctl *c);
-/* Routing from the shared informers. */
-void omjob_ctl_pod_changed(struct omjob_ctl *c, const char *ns, const char *omjob_name);
+/* Routing from the shared informers: pod (owned by OMJob omjob_name) changed, or has just
+ * left the cache (gone) - then its last payload is kept while the OMJob may still need it
+ * (README "What final means"). */
+void omjob_ctl_pod_changed(struct omjob_ctl *c, const char *ns, const char *omjob_name,
+                           const struct kobj *pod, bool gone);
 /* Re-examine everything (after becoming leader). */
 void omjob_ctl_resync(struct omjob_ctl *c);
 

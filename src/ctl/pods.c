@@ -131,6 +131,7 @@ pod_trim(const cJSON *pod)
     copy_str(ps->phase, sizeof ps->phase, str_of(status, "phase"));
     copy_str(ps->reason, sizeof ps->reason, str_of(status, "reason"));
     ps->start_time_ms = time_of(status, "startTime");
+    ps->created_ms = time_of(meta, "creationTimestamp");
     const char *sched_msg = trim_conditions(ps, status);
     const char *wait_msg = trim_container(ps, main_container_status(status));
     const char *msg = str_of(status, "message");
@@ -177,6 +178,23 @@ void
 node_state_free(void *p)
 {
     free(p);
+}
+
+const struct node_state pod_node_deleted = {.ready = -1, .ready_since_ms = 1, .deleted = true};
+
+struct pod_state *
+pod_state_dup(const struct pod_state *ps)
+{
+    struct pod_state *d = malloc(sizeof *d);
+    if (!d) return NULL;
+    *d = *ps;
+    d->message = ps->message ? strdup(ps->message) : NULL;
+    d->node_name = ps->node_name ? strdup(ps->node_name) : NULL;
+    if ((ps->message && !d->message) || (ps->node_name && !d->node_name)) {
+        pod_state_free(d);
+        return NULL;
+    }
+    return d;
 }
 
 /* ---- classification ------------------------------------------------------------------- */
@@ -348,6 +366,10 @@ pod_classify(const struct kobj *pod, const struct pod_state *ps, const struct no
     bool unknown = !strcmp(ps->phase, "Unknown");
     if (node_is_lost(node, now_ms, node_lost_grace_ms)) {
         o = outcome(POD_LOST, "NodeLost", -1);
+        if (node->deleted) {
+            set_msg(&o, "node %s was deleted", ps->node_name ? ps->node_name : "(unknown)");
+            return o;
+        }
         set_msg(&o,
                 "node %s has been %s for %lld s; the container may still run if the node is "
                 "only partitioned",
@@ -374,6 +396,45 @@ pod_classify(const struct kobj *pod, const struct pod_state *ps, const struct no
         return o;
     }
     return classify_pending(pod, ps, now_ms, start_deadline_ms);
+}
+
+/* The node's kubelet came back at its Ready transition and only then saw a deletion made
+ * while it was away; both times are stamped by that kubelet (no clock skew with finishedAt). */
+static bool
+finished_before_return(const struct pod_state *ps, const struct node_state *node)
+{
+    return node && node->ready == 1 && node->ready_since_ms > 0 && ps->terminated &&
+           ps->finished_ms > 0 && ps->finished_ms < node->ready_since_ms;
+}
+
+int
+pod_late_outcome(const char *recorded_reason, const struct kobj *pod, const struct pod_state *ps,
+                 const struct node_state *node, struct pod_outcome *late)
+{
+    if (!recorded_reason || strcmp(recorded_reason, "NodeLost") || !ps) return 0;
+    if (strcmp(ps->phase, "Succeeded") && strcmp(ps->phase, "Failed")) return 0;
+    struct pod_outcome o = classify_terminal(pod, ps);
+    if (o.kind != POD_SUCCEEDED && !strcmp(o.reason, "Deleted")) {
+        /* a terminal report means its kubelet is back; the node's Ready may not be read yet */
+        if (node && !node->deleted && node->ready != 1) return -1;
+        if (!finished_before_return(ps, node)) return 0; /* stopped by the deletion */
+        struct pod_state own = *ps;                        /* it ended on its own */
+        own.deletion_ms = 0;
+        o = classify_terminal(NULL, &own);
+    }
+    char first[sizeof o.message];
+    memcpy(first, o.message, sizeof first);
+    set_msg(&o, "%.180s (" POD_LATE_MARK " %.40s)", first,
+            ps->node_name ? ps->node_name : "(unknown)");
+    *late = o;
+    return 1;
+}
+
+bool
+pod_may_still_run(const struct pod_outcome *o, const struct kobj *pod,
+                  const struct node_state *node)
+{
+    return o->kind == POD_LOST && !strcmp(o->reason, "NodeLost") && pod && !(node && node->deleted);
 }
 
 /* ---- the pod builder ------------------------------------------------------------------- */

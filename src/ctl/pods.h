@@ -33,7 +33,8 @@
  *     by rows 2-7; the payload carries its own deletionTimestamp for row 4.
  * (3) Node loss keeps phase Running on a real cluster (k8s-wire 113); the node's Ready
  *     lastTransitionTime says since when. A partitioned (not dead) node may still be
- *     running the container. A node without a Ready transition time is not judged lost.
+ *     running the container (see "a lost node comes back" below). A node without a Ready
+ *     transition time is not judged lost; a deleted node (pod_node_deleted) is lost at once.
  * (4) Whatever keeps it pending: ErrImagePull, ImagePullBackOff, ErrImageNeverPull,
  *     InvalidImageName, CreateContainerConfigError, Unschedulable, ContainerCreating...;
  *     the message names it.
@@ -80,6 +81,7 @@ struct pod_state {
     char term_reason[40];
     int64_t started_ms, finished_ms; /* container running/terminated startedAt, finishedAt */
     int64_t start_time_ms;           /* status.startTime */
+    int64_t created_ms;              /* metadata.creationTimestamp */
     int64_t ready_changed_ms;        /* lastTransitionTime of the Ready condition */
     int64_t deletion_ms;             /* metadata.deletionTimestamp, 0 unset (as in kobj) */
     int64_t deletion_grace_s;        /* metadata.deletionGracePeriodSeconds, -1 unset */
@@ -101,7 +103,11 @@ struct node_state {
     int ready;              /* Ready condition: 1 True, 0 False, -1 Unknown or absent */
     int64_t ready_since_ms; /* its lastTransitionTime, 0 unknown */
     bool unreachable_taint; /* node.kubernetes.io/unreachable, any effect */
+    bool deleted;           /* the Node object is gone (pod_node_deleted) */
 };
+/* What a pod's node is when its Node object was deleted: lost at once, and certain (a
+ * deleted node runs nothing that Kubernetes still accounts for). */
+extern const struct node_state pod_node_deleted;
 void *node_trim(const struct cJSON *node);
 void node_state_free(void *p);
 
@@ -126,6 +132,44 @@ const char *pod_outcome_kind_name(enum pod_outcome_kind kind);
 struct pod_outcome pod_classify(const struct kobj *pod, const struct pod_state *ps,
                                 const struct node_state *node, int64_t now_ms,
                                 int64_t node_lost_grace_ms, int64_t start_deadline_ms);
+
+/* ---- a lost node comes back (README "What final means") --------------------------------
+ *
+ * NodeLost is a verdict on missing news, not on the container: a partitioned node goes on
+ * running it, and when the node returns its kubelet reports what really happened. Every
+ * controller that records pod outcomes (OMJob main and exit handler, Observatory tasks) asks
+ * the two functions below, so the rules exist once:
+ *  - a recorded NodeLost is replaced by the pod's late terminal state (pod_late_outcome) for
+ *    POD_LATE_WINDOW_MS after the object finished, while the object exists;
+ *  - a lost pod is not retried while it may still run (pod_may_still_run). */
+#define POD_LATE_WINDOW_MS (24LL * 3600 * 1000)
+#define POD_LATE_MARK "reported late by node"
+
+/* The true outcome of a pod recorded as recorded_reason, when that was NodeLost and the pod's
+ * state (pod/ps as for pod_classify; ps may be the last payload of a pod gone from the cache,
+ * see ctl_pod_last) is now terminal by the container's own doing: a success, or a failure
+ * other than "Deleted". A lost pod deleted meanwhile (by the operator, or the taint manager)
+ * that still ran when its node came back is stopped then: that ends it but tells nothing new.
+ * The node (its current state, NULL unknown) tells the two apart: its kubelet saw the deletion
+ * only once back, at its Ready transition, so a container that finished before that ended on
+ * its own, whatever the deletion's timestamps say. Returns 1 and fills *late, its message
+ * ending in "(reported late by node N)"; 0 when there is no late outcome; -1 when it cannot
+ * be told yet: a deleted pod's terminal report while its node (known, not deleted) is not
+ * read back Ready - the kubelet that reported is back, its node status follows (and a node
+ * change looks at everything again). A lost pod whose answer is -1 is not retried. */
+int pod_late_outcome(const char *recorded_reason, const struct kobj *pod,
+                      const struct pod_state *ps, const struct node_state *node,
+                      struct pod_outcome *late);
+
+/* Whether a pod with outcome o may still be running, so that starting another attempt could
+ * run it twice: o is NodeLost, the pod is still on the API server (pod != NULL, deleting or
+ * not) and its node object exists (node is not &pod_node_deleted). A force-deleted pod is
+ * gone from the API server; so is one whose returning kubelet finished deleting it. */
+bool pod_may_still_run(const struct pod_outcome *o, const struct kobj *pod,
+                       const struct node_state *node);
+
+/* A deep copy (for keeping a deleted pod's last payload); NULL when out of memory. */
+struct pod_state *pod_state_dup(const struct pod_state *ps);
 
 /* What the exit handler is told about the main stage. NULL strings read as "". */
 struct exit_env {

@@ -561,7 +561,7 @@ add_condition(cJSON *conds, const struct seqjob_obj *j, int type, bool status, c
     cJSON_AddStringToObject(c, "type", cond_types[type]);
     cJSON_AddStringToObject(c, "status", s);
     cJSON_AddStringToObject(c, "reason", reason);
-    cJSON_AddStringToObject(c, "message", msg);
+    json_add_str(c, "message", msg); /* never "" (util/json.h) */
     bool same = !strcmp(j->cond_status[type], s) && j->cond_time[type][0];
     cJSON_AddStringToObject(c, "lastTransitionTime", same ? j->cond_time[type] : now);
     cJSON_AddNumberToObject(c, "observedGeneration", (double)gen);
@@ -583,7 +583,7 @@ add_progress(cJSON *st, const struct view *v, int current, int failed)
         if (v->steps[i].state == STEP_SUCCEEDED)
             cJSON_AddItemToArray(done, cJSON_CreateNumber((double)i));
         cJSON *s = cJSON_CreateObject();
-        cJSON_AddStringToObject(s, "name", v->sv[i].container);
+        json_add_str(s, "name", v->sv[i].container);
         cJSON_AddStringToObject(s, "jobName", v->sv[i].job_name);
         cJSON_AddStringToObject(s, "phase", step_phases[v->steps[i].state]);
         cJSON_AddItemToArray(steps, s);
@@ -679,7 +679,7 @@ status_path(char *out, size_t n, const struct kobj *o)
 static void
 null_absent(cJSON *o, const char *key)
 {
-    if (o && !cJSON_GetObjectItemCaseSensitive(o, key)) cJSON_AddNullToObject(o, key);
+    if (o && !cJSON_GetObjectItemCaseSensitive(o, key)) json_add_delete(o, key);
 }
 
 /* Sends a merge patch replacing the status by st (consumed). Fields st leaves out are

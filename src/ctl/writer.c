@@ -167,7 +167,11 @@ on_done(void *arg, const struct kube_response *r)
     struct pending *p = arg;
     struct writer *w = p->w;
     unlink_pending(w, p);
-    strset_del(w->busy, p->op.key);
+    bool other = false; /* a second write of the same key still in flight */
+    for (const struct pending *q = w->list; q && !other; q = q->next)
+        other = !strcmp(q->op.key, p->op.key);
+    if (!other)
+        strset_del(w->busy, p->op.key);
     struct memo *m = NULL;
     if (!r->dropped && p->hash) { /* remember the outcome for the key's next write */
         m = memo_get(w, p->op.key, r->cls != KUBE_OK);
@@ -245,7 +249,8 @@ writer_submit_op(struct writer *w, const struct write_op *op, const char *method
     p->op.base_seq = informer_event_seq();
     struct kube_req_spec spec = {.method = method, .path = path, .content_type = ctype,
                                  .body = body, .body_len = body ? strlen(body) : 0,
-                                 .flags = KUBE_RETRY | (m && m->failing ? KUBE_LOW : 0),
+                                 .flags = KUBE_RETRY | (m && m->failing ? KUBE_LOW : 0) |
+                                          (op->release ? KUBE_RELEASE : 0),
                                  .done = on_done, .arg = p, .queue_key = ns,
                                  .still_needed = still_needed};
     p->id = kube_submit(w->client, &spec);

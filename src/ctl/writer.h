@@ -1,8 +1,9 @@
-/* One write in flight per object: the controllers' API writes go through here.
+/* One turn of writes in flight per object: the controllers' API writes go through here.
  *
  * A controller submits a write for an object key; until its completion callback has run,
  * writer_busy(key) is true and the controller does not reconcile that key (the completion
- * requeues it). Requests still in flight when the writer is freed are cancelled without
+ * requeues it). A controller may send independent writes of one key in the same turn (an
+ * OMJob's finalizer and its main pod): the key stays busy until the last one completes. Requests still in flight when the writer is freed are cancelled without
  * callbacks.
  *
  * What the writer decides for every controller (kube/status.h has the classification):
@@ -32,6 +33,7 @@ struct write_op {
     char target[128]; /* what was written (a pod name, a step), for the callback */
     int kind;         /* the controller's operation code */
     bool create;      /* a POST */
+    bool release;     /* lets the server finish a deletion (KUBE_RELEASE lane) */
     int64_t n;        /* the controller's own number (CronOMJob: the slot) */
     uint64_t base_seq; /* informer_event_seq() when it was sent: pass to informer_apply */
 };

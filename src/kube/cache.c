@@ -287,6 +287,8 @@ kobj_from_json(const cJSON *obj, const char *our_finalizer)
         o->finalizers |= 1;
         if (our_finalizer && cJSON_IsString(f) && !strcmp(f->valuestring, our_finalizer))
             o->finalizers |= 2;
+        else
+            o->finalizers |= 4;
     }
     return o;
 }

@@ -21,7 +21,8 @@ struct kobj {
     int64_t deletion_ms;      /* metadata.deletionTimestamp, 0 when unset */
     char *owner_uid;          /* the controller ownerReference's uid, or NULL */
     char *owner_ref;          /* and its "Kind/name" (same namespace), or NULL */
-    unsigned finalizers;      /* bit 0: has any finalizer; bit 1: has the operator's */
+    unsigned finalizers;      /* bit 0: has any finalizer; bit 1: has the operator's;
+                                 bit 2: has another one */
     uint64_t seq;             /* informer_event_seq() when it was last put in the cache */
     void *payload;            /* the kind's trimmed data (trim function's result) */
     /* private */

@@ -25,6 +25,19 @@
 #define RETRY_CAP_MS 30000
 #define RETRY_AFTER_CAP_MS 60000
 
+/* Writes wait in one of two lanes, each a fair queue behind its own token bucket: the
+ * controllers' writes at --qps, and releases (KUBE_RELEASE) at RELEASE_QPS_FACTOR times
+ * that, so that neither waits behind the other. */
+enum { LANE_WRITES, LANE_RELEASES, LANES };
+#define RELEASE_QPS_FACTOR 5
+
+struct lane {
+    struct kube_client *c;
+    struct fairq *q;
+    struct rate_limiter limiter;
+    uint64_t timer;
+};
+
 struct req {
     struct kube_client *c;
     uint64_t id;
@@ -45,7 +58,9 @@ struct req {
     int attempt;
     int64_t retry_after_ms;
     bool reauthed; /* one retry after a 401 with a re-read token */
+    bool too_big;  /* the body passed opts.max_body_bytes: refused, not handed on cut */
     bool is_write;
+    int lane;
     int64_t started_ms; /* this attempt, for the latency histogram */
     uint64_t retry_timer;
     struct req *prev, *next; /* all live requests */
@@ -60,14 +75,14 @@ struct kube_client {
     struct tls *tls;
     struct curl_slist *resolve;
     char base_url[300];
-    char user_agent[80];
+    char user_agent[256];
     uint64_t curl_timer;
     uint64_t token_timer;
-    uint64_t limiter_timer;
     uint64_t next_id;
     struct req *reqs;
-    struct fairq *wq; /* writes waiting for the limiter */
-    struct rate_limiter limiter;
+    struct lane lanes[LANES];
+    bool (*gate)(void *arg); /* the write gate: NULL is open */
+    void *gate_arg;
     struct kube_client_stats stats;
     unsigned rnd;
     struct metric *m_requests, *m_latency;
@@ -76,6 +91,9 @@ struct kube_client {
         kube_easy_done_fn done;
         void *arg;
     } easy[KUBE_MAX_EASY];
+    kube_fake_submit_fn fake_submit; /* tests: kube_client_new_fake */
+    kube_fake_cancel_fn fake_cancel;
+    void *fake_arg;
 };
 
 /* --- small pure helpers (tested) ------------------------------------------------------ */
@@ -222,7 +240,7 @@ req_free(struct req *r)
     free(r->method);
     free(r->path);
     if (r->qnode) {
-        fairq_remove(c->wq, r->qnode);
+        fairq_remove(c->lanes[r->lane].q, r->qnode);
         c->stats.queued_writes--;
     }
     free(r->content_type);
@@ -243,7 +261,10 @@ on_write(char *ptr, size_t size, size_t nmemb, void *arg)
             return r->data(r->arg, ptr, n) ? 0 : n;
         /* an error status on a stream: keep the (small) Status body for the caller */
     }
-    return buf_append(&r->resp, ptr, n) == BUF_OK ? n : 0;
+    if (buf_append(&r->resp, ptr, n) == BUF_OK)
+        return n;
+    r->too_big = r->resp.len + n > r->resp.limit;
+    return 0;
 }
 
 static size_t
@@ -272,6 +293,7 @@ req_start(struct req *r)
     if (!r->easy)
         return -1;
     buf_reset(&r->resp);
+    r->too_big = false;
     r->retry_after_ms = -1;
     curl_slist_free_all(r->headers);
     r->headers = NULL;
@@ -441,6 +463,15 @@ finish(struct req *r, CURLcode cc)
             return;
         }
     }
+    if (r->too_big) {
+        /* A body over the cap is refused whole (a cut one would read as malformed JSON):
+         * status 0, a transient error, with a message that names the cap. */
+        char msg[96];
+        snprintf(msg, sizeof msg, "response body larger than the %zu-byte limit", r->resp.limit);
+        buf_reset(&r->resp);
+        deliver(r, 0, msg);
+        return;
+    }
     if (should_retry(r, status, cc)) {
         schedule_retry(r, status);
         return;
@@ -512,12 +543,39 @@ check_done(struct kube_client *c)
 
 static int enqueue_write(struct req *r);
 
+/* May this write be sent now? The Lease always may; the rest only while the gate is open. */
+static bool
+gate_open(const struct kube_client *c, const struct req *r)
+{
+    return (r->flags & KUBE_PRIORITY) || !c->gate || c->gate(c->gate_arg);
+}
+
+/* Completes a write that was never sent (r->dropped) and frees it. */
+static void
+drop_unsent(struct req *r, const char *why)
+{
+    log_debug("write dropped before sending", "method", r->method, "path", r->path, "why", why);
+    struct kube_response resp = {0, "", 0, why, "", "", KUBE_PERMANENT, 1};
+    kube_done_fn done = r->done;
+    void *arg = r->arg;
+    req_free(r);
+    if (done)
+        done(arg, &resp);
+}
+
+#define NOT_LEADER "not sent: not the leader"
+
 static void
 on_retry_timer(struct loop *l, void *arg)
 {
     (void)l;
     struct req *r = arg;
     r->retry_timer = 0;
+    if (r->is_write && !gate_open(r->c, r)) {
+        r->c->stats.gated_writes++;
+        drop_unsent(r, NOT_LEADER);
+        return;
+    }
     if (r->is_write) { /* back through the limiter, behind first attempts */
         if (enqueue_write(r))
             deliver(r, 0, "could not queue the retry");
@@ -529,52 +587,50 @@ on_retry_timer(struct loop *l, void *arg)
 
 /* --- the write limiter queue ---------------------------------------------------------- */
 
-static void drain_writes(struct kube_client *c);
+static void drain_writes(struct lane *q);
 
 static void
 on_limiter_timer(struct loop *l, void *arg)
 {
     (void)l;
-    struct kube_client *c = arg;
-    c->limiter_timer = 0;
-    drain_writes(c);
+    struct lane *q = arg;
+    q->timer = 0;
+    drain_writes(q);
 }
 
 /* Sends queued writes while the limiter has tokens: first attempts before retries, one
  * namespace after the other. A write its owner no longer needs is dropped unsent, and costs
  * no token. */
 static void
-drain_writes(struct kube_client *c)
+drain_writes(struct lane *q)
 {
-    while (fairq_len(c->wq)) {
-        int64_t wait = limiter_take(&c->limiter, time_mono_ms());
+    struct kube_client *c = q->c;
+    while (fairq_len(q->q)) {
+        int64_t wait = limiter_take(&q->limiter, time_mono_ms());
         if (wait > 0) {
-            if (!c->limiter_timer)
-                c->limiter_timer = loop_timer_add(c->loop, wait, on_limiter_timer, c);
+            if (!q->timer)
+                q->timer = loop_timer_add(c->loop, wait, on_limiter_timer, q);
             return;
         }
         struct req *r;
         for (;;) {
-            r = fairq_pop(c->wq);
+            r = fairq_pop(q->q);
             if (!r)
                 break;
             r->qnode = NULL;
             c->stats.queued_writes--;
+            if (!gate_open(c, r)) {
+                c->stats.gated_writes++;
+                drop_unsent(r, NOT_LEADER);
+                continue;
+            }
             if (!r->still_needed || r->still_needed(r->arg))
                 break;
             c->stats.dropped_writes++;
-            log_debug("write dropped before sending: no longer needed", "method", r->method,
-                      "path", r->path);
-            struct kube_response resp = {0, "", 0, "not sent: no longer needed", "", "",
-                                         KUBE_PERMANENT, 1};
-            kube_done_fn done = r->done;
-            void *arg = r->arg;
-            req_free(r);
-            if (done)
-                done(arg, &resp);
+            drop_unsent(r, "not sent: no longer needed");
         }
         if (!r) {
-            limiter_give_back(&c->limiter);
+            limiter_give_back(&q->limiter);
             return;
         }
         if (req_start(r))
@@ -589,15 +645,20 @@ static int
 enqueue_write(struct req *r)
 {
     struct kube_client *c = r->c;
+    struct lane *q = &c->lanes[r->lane];
     int64_t wait = 0;
-    if (!fairq_len(c->wq) && (wait = limiter_take(&c->limiter, time_mono_ms())) <= 0)
+    if (r->flags & KUBE_PRIORITY) { /* the Lease: never behind the queue or the limiter */
+        (void)limiter_take(&q->limiter, time_mono_ms());
         return req_start(r);
-    r->qnode = fairq_push(c->wq, r->flags & KUBE_LOW ? 2u : 1u, r->queue_key, r);
+    }
+    if (!fairq_len(q->q) && (wait = limiter_take(&q->limiter, time_mono_ms())) <= 0)
+        return req_start(r);
+    r->qnode = fairq_push(q->q, r->flags & KUBE_LOW ? 2u : 1u, r->queue_key, r);
     if (!r->qnode)
         return -1;
     c->stats.queued_writes++;
-    if (!c->limiter_timer)
-        c->limiter_timer = loop_timer_add(c->loop, wait > 0 ? wait : 0, on_limiter_timer, c);
+    if (!q->timer)
+        q->timer = loop_timer_add(c->loop, wait > 0 ? wait : 0, on_limiter_timer, q);
     return 0;
 }
 
@@ -610,6 +671,8 @@ dup_or_null(const char *s)
 uint64_t
 kube_submit(struct kube_client *c, const struct kube_req_spec *spec)
 {
+    if (c->fake_submit)
+        return c->fake_submit(c->fake_arg, spec);
     struct req *r = calloc(1, sizeof *r);
     if (!r)
         return 0;
@@ -644,9 +707,16 @@ kube_submit(struct kube_client *c, const struct kube_req_spec *spec)
         return 0;
     }
     r->is_write = strcmp(spec->method, "GET") != 0;
+    r->lane = spec->flags & KUBE_RELEASE ? LANE_RELEASES : LANE_WRITES;
+    if (r->is_write && !gate_open(c, r)) {
+        c->stats.gated_writes++;
+        log_debug("write refused: not the leader", "method", r->method, "path", r->path);
+        req_free(r);
+        return 0;
+    }
     if (r->is_write) {
         if (enqueue_write(r)) {
-            if (fairq_len(c->wq) >= (c->opts.max_queued_writes ? c->opts.max_queued_writes
+            if (fairq_len(c->lanes[r->lane].q) >= (c->opts.max_queued_writes ? c->opts.max_queued_writes
                                                                 : KUBE_MAX_QUEUED_WRITES)) {
                 c->stats.refused_writes++;
                 log_warn("write queue full: write refused, the caller retries later",
@@ -667,12 +737,23 @@ kube_submit(struct kube_client *c, const struct kube_req_spec *spec)
 void
 kube_cancel(struct kube_client *c, uint64_t id)
 {
+    if (c->fake_cancel) {
+        c->fake_cancel(c->fake_arg, id);
+        return;
+    }
     for (struct req *r = c->reqs; r; r = r->next) {
         if (r->id != id)
             continue;
         req_free(r); /* out of the write queue too */
         return;
     }
+}
+
+void
+kube_client_set_write_gate(struct kube_client *c, bool (*open)(void *arg), void *arg)
+{
+    c->gate = open;
+    c->gate_arg = arg;
 }
 
 bool
@@ -687,7 +768,7 @@ kube_client_get_stats(const struct kube_client *c, struct kube_client_stats *out
     *out = c->stats;
     out->inflight = 0;
     for (const struct req *r = c->reqs; r; r = r->next)
-        out->inflight++;
+        out->inflight += !r->qnode; /* on the wire or waiting to retry; streams included */
 }
 
 /* --- set-up ---------------------------------------------------------------------------- */
@@ -755,13 +836,23 @@ kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_clien
                                      "API request latency, streams excluded", l_verb, bounds,
                                      sizeof bounds / sizeof bounds[0]);
     c->rnd = (unsigned)time_mono_ms();
-    limiter_init(&c->limiter, (double)opts->qps, (double)opts->burst, time_mono_ms());
-    c->wq = fairq_new(opts->max_queued_writes ? opts->max_queued_writes : KUBE_MAX_QUEUED_WRITES);
-    if (!c->wq) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
+    for (int i = 0; i < LANES; i++) {
+        struct lane *q = &c->lanes[i];
+        double f = i == LANE_RELEASES ? RELEASE_QPS_FACTOR : 1;
+        q->c = c;
+        limiter_init(&q->limiter, f * (double)opts->qps, f * (double)opts->burst, time_mono_ms());
+        q->q = fairq_new(opts->max_queued_writes ? opts->max_queued_writes
+                                                 : KUBE_MAX_QUEUED_WRITES);
+        if (!q->q) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
     }
-    snprintf(c->user_agent, sizeof c->user_agent, "omjob-operator/%s", version_string());
+    if (opts->user_agent && *opts->user_agent)
+        snprintf(c->user_agent, sizeof c->user_agent, "%.200s", opts->user_agent);
+    else
+        snprintf(c->user_agent, sizeof c->user_agent, "omjob-operator/%s", version_string());
+    c->opts.user_agent = NULL; /* copied above; the caller's string may go */
     if (strchr(cfg->host, ':'))
         snprintf(c->base_url, sizeof c->base_url, "https://[%s]:%d", cfg->host, cfg->port);
     else
@@ -797,6 +888,20 @@ fail:
     return NULL;
 }
 
+struct kube_client *
+kube_client_new_fake(struct loop *l, kube_fake_submit_fn submit, kube_fake_cancel_fn cancel,
+                     void *arg)
+{
+    struct kube_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->loop = l;
+    c->fake_submit = submit;
+    c->fake_cancel = cancel;
+    c->fake_arg = arg;
+    return c;
+}
+
 void
 kube_client_free(struct kube_client *c)
 {
@@ -808,10 +913,12 @@ kube_client_free(struct kube_client *c)
         kube_client_remove_easy(c, c->easy[i].easy);
     loop_timer_cancel(c->loop, c->curl_timer);
     loop_timer_cancel(c->loop, c->token_timer);
-    loop_timer_cancel(c->loop, c->limiter_timer);
     if (c->multi)
         curl_multi_cleanup(c->multi);
-    fairq_free(c->wq);
+    for (int i = 0; i < LANES; i++) {
+        loop_timer_cancel(c->loop, c->lanes[i].timer);
+        fairq_free(c->lanes[i].q);
+    }
     curl_slist_free_all(c->resolve);
     tls_free(c->tls);
     free(c);

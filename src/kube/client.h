@@ -22,6 +22,7 @@ struct kube_client_opts {
     size_t max_body_bytes;    /* cap on one response body */
     int max_retries;          /* for KUBE_RETRY requests */
     size_t max_queued_writes; /* writes waiting for the limiter; 0: KUBE_MAX_QUEUED_WRITES */
+    const char *user_agent;   /* NULL: "omjob-operator/<version>"; copied (truncated to 200) */
 };
 
 /* Past this many waiting writes kube_submit refuses a write (returns 0): the callers
@@ -49,6 +50,11 @@ enum {
     KUBE_RETRY = 1,  /* retry 5xx, 429 and connection errors with backoff (Retry-After honoured) */
     KUBE_STREAM = 2, /* body goes to `data` as it arrives, not buffered */
     KUBE_LOW = 4,    /* a write that repeats one that failed: sent after first attempts */
+    KUBE_RELEASE = 16, /* a write that lets the server finish a deletion (a finalizer
+                         removal: one per object): its own lane and bucket, at 5x --qps */
+    KUBE_PRIORITY = 8, /* the leader Lease: a write sent at once, ahead of the write queue and
+                          without waiting for the limiter (it takes a token when one is
+                          there, so the budget still counts it), never closed by the gate */
 };
 
 struct kube_req_spec {
@@ -74,6 +80,7 @@ struct kube_client_stats {
     uint64_t retries, throttled_429, unauthorized_401, token_reloads;
     uint64_t inflight, queued_writes;
     uint64_t dropped_writes, refused_writes; /* not needed any more; queue full */
+    uint64_t gated_writes; /* refused or dropped because the write gate was closed */
 };
 
 /* cfg is copied as needed; it must outlive the client only for its token_file path. */
@@ -82,12 +89,26 @@ struct kube_client *kube_client_new(struct loop *l, struct kube_config *cfg,
                                     size_t errlen);
 void kube_client_free(struct kube_client *c); /* cancels everything without callbacks */
 
+/* Tests: a client whose requests are handed to submit/cancel (with arg) instead of the
+ * network: no TLS, limiter, write queue or retries. submit returns the request's id (> 0)
+ * or 0, as kube_submit does. */
+typedef uint64_t (*kube_fake_submit_fn)(void *arg, const struct kube_req_spec *spec);
+typedef void (*kube_fake_cancel_fn)(void *arg, uint64_t id);
+struct kube_client *kube_client_new_fake(struct loop *l, kube_fake_submit_fn submit,
+                                         kube_fake_cancel_fn cancel, void *arg);
+
 /* Starts (or queues, for writes over the rate) a request. Returns an id > 0, or 0 if the
- * request could not even be queued (no memory, or KUBE_MAX_QUEUED_WRITES writes waiting;
- * then no callback runs). A write retried after a transient failure goes back into the
+ * request could not even be queued (no memory, KUBE_MAX_QUEUED_WRITES writes waiting, or a
+ * write while the write gate is closed; then no callback runs). A write retried after a transient failure goes back into the
  * queue as KUBE_LOW, so retries never take the turn of first attempts. */
 uint64_t kube_submit(struct kube_client *c, const struct kube_req_spec *spec);
 void kube_cancel(struct kube_client *c, uint64_t id);
+
+/* The write gate (leader election): while open(arg) is false, kube_submit refuses every
+ * write but KUBE_PRIORITY ones (returns 0), and a queued or retried write completes unsent
+ * (r->dropped, error "not sent: not the leader") when its turn comes. Writes already on the
+ * wire are not recalled. NULL (the default) opens it for good. */
+void kube_client_set_write_gate(struct kube_client *c, bool (*open)(void *arg), void *arg);
 
 /* The answer to a create in a namespace being deleted (403, cause NamespaceTerminating). */
 bool kube_ns_terminating(const struct kube_response *r);

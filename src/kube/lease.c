@@ -7,6 +7,7 @@
 #include "util/timeutil.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ struct lease {
     char *ns, *name, *identity;
     char path[512];
     bool leader;
+    bool need_read;      /* renew from a fresh read: after a conflict, or as a standby */
     char *rv;            /* of the lease as last read or written */
     char *holder;        /* as last read */
     char *renew_time;    /* as last read: a change means the holder is alive */
@@ -25,9 +27,12 @@ struct lease {
     int64_t duration_ms;
     long transitions;
     char *acquire_time;
-    int64_t last_renew_ms; /* ours, when leader */
+    int64_t last_renew_ms; /* when our last successful write was sent, as leader */
     int64_t last_contact_ms;
-    uint64_t timer, req;
+    int64_t sent_ms;       /* of the request in flight */
+    uint64_t timer, deadline_timer, req;
+    long last_status;      /* outcome last logged: -1 none, 200 success, else the failure */
+    char last_reason[64];
     void (*release_done)(void *arg);
     void *release_arg;
 };
@@ -65,6 +70,30 @@ jstr(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Logs a request's outcome when it differs from the last one logged (status and reason):
+ * a failure that repeats on every retry is said once, with the API server's own words. */
+static void
+report(struct lease *ls, const char *op, const struct kube_response *r, bool ok)
+{
+    long st = ok ? 200 : r->status;
+    const char *reason = r->reason ? r->reason : "";
+    if (st == ls->last_status && !strcmp(reason, ls->last_reason))
+        return;
+    bool first = ls->last_status == -1;
+    ls->last_status = st;
+    snprintf(ls->last_reason, sizeof ls->last_reason, "%s", reason);
+    if (ok) {
+        if (!first)
+            log_info("lease requests succeed again", "lease", ls->path, "op", op);
+        return;
+    }
+    char code[16];
+    snprintf(code, sizeof code, "%ld", r->status);
+    log_error("lease request failed (said once until the outcome changes)", "lease", ls->path,
+              "op", op, "status", code, "reason", *reason ? reason : NULL, "error",
+              r->error ? r->error : "request failed");
 }
 
 /* Records what a read or write returned. */
@@ -113,10 +142,54 @@ lease_body(struct lease *ls, const char *holder, bool take, long duration_s)
     return s;
 }
 
-static void
-become_leader(struct lease *ls)
+bool
+lease_is_leader(const struct lease *ls)
 {
-    ls->last_renew_ms = time_mono_ms();
+    return ls->leader && time_mono_ms() - ls->last_renew_ms < ls->o.renew_deadline_ms;
+}
+
+/* Leadership ends: the deadline passed without a successful renewal, or another holds it. */
+static void
+step_down(struct lease *ls, const char *why)
+{
+    loop_timer_cancel(ls->loop, ls->deadline_timer);
+    ls->deadline_timer = 0;
+    if (!ls->leader)
+        return;
+    ls->leader = false;
+    ls->need_read = true;
+    char ago[32];
+    snprintf(ago, sizeof ago, "%" PRId64, time_mono_ms() - ls->last_renew_ms);
+    log_error("leader lease lost: writes stopped, campaigning again as a standby", "lease",
+              ls->path, "why", why, "last_renewal_ms_ago", ago, "holder",
+              ls->holder && *ls->holder && strcmp(ls->holder, ls->identity) ? ls->holder : NULL);
+    if (ls->o.on_lost)
+        ls->o.on_lost(ls->o.arg);
+}
+
+static void
+on_deadline(struct loop *l, void *arg)
+{
+    (void)l;
+    struct lease *ls = arg;
+    ls->deadline_timer = 0;
+    step_down(ls, "not renewed within the renew deadline");
+}
+
+/* A write of ours (sent at sent_ms) succeeded: we hold the lease until sent_ms + deadline. */
+static void
+renewed(struct lease *ls, int64_t sent_ms)
+{
+    ls->last_renew_ms = sent_ms;
+    ls->need_read = false;
+    loop_timer_cancel(ls->loop, ls->deadline_timer);
+    int64_t left = sent_ms + ls->o.renew_deadline_ms - time_mono_ms();
+    if (left <= 0) { /* answered too late to count */
+        ls->deadline_timer = 0;
+        step_down(ls, "renewal answered after the renew deadline");
+        return;
+    }
+    ls->deadline_timer = loop_timer_add(ls->loop, left, on_deadline, ls);
     if (!ls->leader) {
         ls->leader = true;
         log_info("became leader", "lease", ls->path, "identity", ls->identity);
@@ -125,15 +198,15 @@ become_leader(struct lease *ls)
     }
 }
 
-static void
-check_lost(struct lease *ls)
+/* Request timeout: a leader's request is no use past its deadline; a standby's past the
+ * renew deadline either. At least 1 s (curl counts whole seconds here). */
+static long
+timeout_s(const struct lease *ls)
 {
-    if (ls->leader && time_mono_ms() - ls->last_renew_ms > ls->o.renew_deadline_ms) {
-        ls->leader = false;
-        log_error("leader lease lost: not renewed within the renew deadline", "lease", ls->path);
-        if (ls->o.on_lost)
-            ls->o.on_lost(ls->o.arg);
-    }
+    int64_t ms = ls->o.renew_deadline_ms;
+    if (ls->leader)
+        ms = ls->last_renew_ms + ls->o.renew_deadline_ms - time_mono_ms();
+    return ms < 1000 ? 1 : (long)((ms + 999) / 1000);
 }
 
 static void
@@ -141,16 +214,18 @@ write_done(void *arg, const struct kube_response *r)
 {
     struct lease *ls = arg;
     ls->req = 0;
+    report(ls, "write", r, r->status == 200 || r->status == 201);
     if (r->status == 200 || r->status == 201) {
         ls->last_contact_ms = time_mono_ms();
         cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
         observe(ls, obj);
         cJSON_Delete(obj);
-        become_leader(ls);
-    } else if (r->status == 409) {
-        ls->last_contact_ms = time_mono_ms(); /* someone else wrote first: read again */
+        renewed(ls, ls->sent_ms);
+    } else if (r->status == 409 || r->status == 404) {
+        /* someone else wrote first, or the Lease is gone: read it again */
+        ls->last_contact_ms = time_mono_ms();
+        ls->need_read = true;
     }
-    check_lost(ls);
     schedule(ls, ls->o.retry_period_ms);
 }
 
@@ -163,9 +238,9 @@ write_lease(struct lease *ls, bool take, bool create)
              create ? "" : "/", create ? "" : ls->name);
     struct kube_req_spec spec = {.method = create ? "POST" : "PUT", .path = path,
                                  .content_type = "application/json", .body = body,
-                                 .body_len = body ? strlen(body) : 0,
-                                 .timeout_s = (ls->o.renew_deadline_ms + 999) / 1000,
-                                 .done = write_done, .arg = ls};
+                                 .body_len = body ? strlen(body) : 0, .flags = KUBE_PRIORITY,
+                                 .timeout_s = timeout_s(ls), .done = write_done, .arg = ls};
+    ls->sent_ms = time_mono_ms();
     ls->req = body ? kube_submit(ls->client, &spec) : 0;
     free(body);
     if (!ls->req)
@@ -177,6 +252,7 @@ read_done(void *arg, const struct kube_response *r)
 {
     struct lease *ls = arg;
     ls->req = 0;
+    report(ls, "read", r, r->status == 200 || r->status == 404); /* 404: not created yet */
     if (r->status == 404) {
         ls->last_contact_ms = time_mono_ms();
         set(&ls->rv, NULL);
@@ -185,7 +261,6 @@ read_done(void *arg, const struct kube_response *r)
         return;
     }
     if (r->status != 200) {
-        check_lost(ls);
         schedule(ls, ls->o.retry_period_ms);
         return;
     }
@@ -196,11 +271,12 @@ read_done(void *arg, const struct kube_response *r)
     struct lease_view v = {ls->holder, ls->observed_at_ms, ls->duration_ms};
     enum lease_action a = lease_decide(&v, ls->identity, time_mono_ms());
     if (a == LEASE_WAIT) {
-        if (ls->leader) { /* someone else holds it now */
-            ls->last_renew_ms = 0;
-            check_lost(ls);
-        }
-        schedule(ls, ls->o.retry_period_ms);
+        step_down(ls, "another holder renewed the lease"); /* no-op unless we led */
+        /* look again when it would expire if that is sooner than the retry period: a
+         * takeover then comes at most lease duration + retry period after the last renewal */
+        int64_t delay = ls->o.retry_period_ms,
+                expiry = ls->observed_at_ms + ls->duration_ms + 1 - time_mono_ms();
+        schedule(ls, expiry > 0 && expiry < delay ? expiry : delay);
         return;
     }
     write_lease(ls, a == LEASE_TAKE, false);
@@ -212,12 +288,16 @@ lease_tick(struct loop *l, void *arg)
     (void)l;
     struct lease *ls = arg;
     ls->timer = 0;
-    check_lost(ls);
+    if (ls->req)
+        return; /* a request is still out: its answer schedules the next tick */
+    if (ls->leader && ls->rv && !ls->need_read) {
+        write_lease(ls, false, false); /* renew on the version we hold: one request */
+        return;
+    }
     char path[600];
     snprintf(path, sizeof path, "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", ls->ns,
              ls->name);
-    struct kube_req_spec spec = {.method = "GET", .path = path,
-                                 .timeout_s = (ls->o.retry_period_ms + 999) / 1000 + 1,
+    struct kube_req_spec spec = {.method = "GET", .path = path, .timeout_s = timeout_s(ls),
                                  .done = read_done, .arg = ls};
     ls->req = kube_submit(ls->client, &spec);
     if (!ls->req)
@@ -237,6 +317,8 @@ lease_new(struct loop *l, struct kube_client *c, const struct lease_opts *o)
     ls->name = strdup(o->name);
     ls->identity = strdup(o->identity);
     ls->duration_ms = o->duration_ms;
+    ls->last_status = -1;
+    ls->need_read = true;
     if (!ls->ns || !ls->name || !ls->identity) {
         lease_free(ls);
         return NULL;
@@ -252,12 +334,6 @@ lease_start(struct lease *ls)
 }
 
 bool
-lease_is_leader(const struct lease *ls)
-{
-    return ls->leader;
-}
-
-bool
 lease_healthy(const struct lease *ls)
 {
     return ls->last_contact_ms &&
@@ -269,8 +345,16 @@ release_done(void *arg, const struct kube_response *r)
 {
     struct lease *ls = arg;
     ls->req = 0;
-    if (r->status == 200)
+    if (r->status == 200) {
         log_info("leader lease released", "lease", ls->path);
+    } else {
+        char code[16];
+        snprintf(code, sizeof code, "%ld", r->status);
+        log_warn("could not release the leader lease: a successor waits for it to expire",
+                 "lease", ls->path, "status", code, "reason",
+                 r->reason && *r->reason ? r->reason : NULL, "error",
+                 r->error ? r->error : "request failed");
+    }
     if (ls->release_done)
         ls->release_done(ls->release_arg);
 }
@@ -279,7 +363,8 @@ void
 lease_release(struct lease *ls, void (*done)(void *arg), void *arg)
 {
     loop_timer_cancel(ls->loop, ls->timer);
-    ls->timer = 0;
+    loop_timer_cancel(ls->loop, ls->deadline_timer);
+    ls->timer = ls->deadline_timer = 0;
     if (ls->req)
         kube_cancel(ls->client, ls->req);
     ls->req = 0;
@@ -296,8 +381,8 @@ lease_release(struct lease *ls, void (*done)(void *arg), void *arg)
     snprintf(path, sizeof path, "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", ls->ns,
              ls->name);
     struct kube_req_spec spec = {.method = "PUT", .path = path, .content_type = "application/json",
-                                 .body = body, .body_len = body ? strlen(body) : 0, .timeout_s = 5,
-                                 .done = release_done, .arg = ls};
+                                 .body = body, .body_len = body ? strlen(body) : 0,
+                                 .flags = KUBE_PRIORITY, .timeout_s = 5, .done = release_done, .arg = ls};
     ls->req = body ? kube_submit(ls->client, &spec) : 0;
     free(body);
     if (!ls->req && done)
@@ -310,6 +395,7 @@ lease_free(struct lease *ls)
     if (!ls)
         return;
     loop_timer_cancel(ls->loop, ls->timer);
+    loop_timer_cancel(ls->loop, ls->deadline_timer);
     if (ls->req)
         kube_cancel(ls->client, ls->req);
     free(ls->ns);

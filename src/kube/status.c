@@ -12,14 +12,30 @@ struct text {
     size_t len, cap;
 };
 
+/* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 1 for a byte that does not start one. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 1;
+    if (len == 1 || len > n)
+        return 1;
+    for (size_t k = 1; k < len; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 1;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 1;
+    return len;
+}
+
 static void
 text_add(struct text *t, const char *src, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)src[i];
-        size_t seq = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-        if (seq > n - i)
-            seq = 1;
+        size_t seq = utf8_seq((const unsigned char *)src + i, n - i);
         if (t->len + seq >= t->cap)
             return;
         if (seq == 1) {

@@ -635,12 +635,18 @@ tz_next_transition(const struct tz *z, int64_t after_s, int64_t *at_s, int *new_
                 lo = mid + 1;
         }
         *at_s = z->trans[lo];
-        *new_offset_s = z->types[z->trans_type[lo]].utoff;
-        return 0;
+        /* From the last transition on the footer rules (tz_offset_at): report its offset,
+         * which real files do not always agree with (America/Ojinaga 2022-10-30) and crafted
+         * ones need not (found by tests/fuzz/fuzz_tz). */
+        *new_offset_s = rule_rules_at(z, *at_s) ? rule_offset_at(&z->rule, clamp_epoch(*at_s))
+                                                : z->types[z->trans_type[lo]].utoff;
+        /* tz_offset_at clamps instants to +-EPOCH_LIMIT_S: a transition past it (a crafted
+         * file, found by tests/fuzz/fuzz_tz) is never in effect there, so there is none */
+        return *at_s > EPOCH_LIMIT_S ? -1 : 0;
     }
     if (!z->has_rule || rule_next_after(&z->rule, t, at_s) < 0) return -1;
     *new_offset_s = rule_offset_at(&z->rule, *at_s);
-    return 0;
+    return *at_s > EPOCH_LIMIT_S ? -1 : 0; /* past the supported range: as if none */
 }
 
 struct local_candidates {

@@ -11,7 +11,8 @@ import kinds
 from kutil import (ApiError, already_exists, bad_request, conflict, deep_copy, invalid, not_found, now_ts,
                    new_uid, status_body, qualified)
 from patch import PatchError, PatchTestFailed, json_patch, merge_patch, strategic_merge
-from resources import apply_schema, schema_type_errors
+import crvalidate
+from resources import apply_schema
 from kselectors import field_match, label_match, parse_field_selector, parse_label_selector
 
 # Resources whose DELETE returns the object rather than a Status (registry ReturnDeletedObject).
@@ -233,11 +234,6 @@ class Api:
         elif rdef.key == "apiextensions.k8s.io/customresourcedefinitions":
             obj.setdefault("metadata", {})["name"] = name
             causes += kinds.validate_crd(obj)
-        elif rdef.crd:
-            schema = rdef.schemas.get(version)
-            if schema:
-                causes += [("FieldValueInvalid" if "Required" not in m else "FieldValueRequired", f, m)
-                           for f, m in schema_type_errors({k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}, schema)]
         if causes:
             raise invalid(rdef, name, causes, qualify_kind=rdef.crd)
         with self.store.lock:
@@ -304,7 +300,7 @@ class Api:
         if rdef.crd:
             if rdef.status:
                 new.pop("status", None)
-            new = apply_schema(new, rdef.schemas.get(version))
+            new = self._cr_schema(rdef, new, version, name)
         elif rdef.key == "/pods":
             tv = None
             sa_name = (new.get("spec") or {}).get("serviceAccountName") or (new.get("spec") or {}).get("serviceAccount") or "default"
@@ -332,6 +328,21 @@ class Api:
             new.pop("status", None) if rdef.key != "/nodes" else None
         self._managed(new, manager, new["apiVersion"])
         return new
+
+    def _cr_schema(self, rdef, obj, version, name):
+        """A custom resource as the real server stores it: nulls pruned (from 1.20 on), unknown fields pruned,
+        defaults applied, then the OpenAPI v3 validation of the whole object (crvalidate) -> 422 Invalid."""
+        schema = rdef.schemas.get(version)
+        if not schema:
+            return obj
+        ver = getattr(self.opts, "server_version", (1, 19))
+        if ver >= crvalidate.PRUNES_NULLS:
+            crvalidate.prune_nulls(obj, schema)
+        obj = apply_schema(obj, schema)
+        causes = crvalidate.validate(obj, schema, ver, getattr(self.opts, "reject_empty_strings", False))
+        if causes:
+            raise invalid(rdef, name, causes, qualify_kind=True)
+        return obj
 
     def _validate_alias(self, rdef, obj):
         if rdef.key != "events.k8s.io/events":
@@ -646,13 +657,7 @@ class Api:
             else:
                 new.pop("status", None)
         if rdef.crd:
-            new = apply_schema(new, rdef.schemas.get(version))
-            schema = rdef.schemas.get(version)
-            if schema:
-                errs = schema_type_errors({k: v for k, v in new.items() if k not in ("metadata", "apiVersion", "kind")}, schema)
-                if errs:
-                    raise invalid(rdef, name, [("FieldValueInvalid" if "Required" not in m else "FieldValueRequired", f, m)
-                                               for f, m in errs], qualify_kind=True)
+            new = self._cr_schema(rdef, new, version, name)
         # finalizers may not be added once deletion started
         if cmd.get("deletionTimestamp"):
             added = [f for f in nmd.get("finalizers") or [] if f not in (cmd.get("finalizers") or [])]

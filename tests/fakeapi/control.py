@@ -13,7 +13,7 @@ class Faults:
         with self.lock:
             self.drop_after_events = None
             self.drop_after_seconds = None
-            self.fail_rules = []          # dicts: remaining, status, retry_after, match, method
+            self.fail_rules = []          # dicts: remaining, status, retry_after, match, method, delay_ms, agent
             self.latency_ms = 0
             self.expire_next_watch = 0
             self.expire_rules = []        # [remaining, match]
@@ -42,7 +42,9 @@ class Faults:
             if d.get("fail_next"):
                 self.fail_rules.append({"remaining": int(d["fail_next"]), "status": int(d.get("status", 500)),
                                         "retry_after": d.get("retry_after"), "match": d.get("match"),
-                                        "method": (d.get("method") or "").upper() or None})
+                                        "method": (d.get("method") or "").upper() or None,
+                                        "delay_ms": int(d.get("delay_ms") or 0),
+                                        "agent": d.get("agent") or None})
             return self.snapshot_locked()
 
     def snapshot_locked(self):
@@ -56,8 +58,8 @@ class Faults:
         with self.lock:
             return self.snapshot_locked()
 
-    def take_failure(self, method, path_qs):
-        """Returns (status, retry_after) if this request must fail, else None."""
+    def take_failure(self, method, path_qs, agent=""):
+        """Returns (status, retry_after, delay_ms) if this request must fail, else None."""
         with self.lock:
             for r in self.fail_rules:
                 if r["remaining"] <= 0:
@@ -66,8 +68,10 @@ class Faults:
                     continue
                 if r["method"] and r["method"] != method:
                     continue
+                if r.get("agent") and r["agent"] not in (agent or ""):
+                    continue
                 r["remaining"] -= 1
-                res = (r["status"], r["retry_after"])
+                res = (r["status"], r["retry_after"], r.get("delay_ms", 0))
                 self.fail_rules = [x for x in self.fail_rules if x["remaining"] > 0]
                 return res
             return None

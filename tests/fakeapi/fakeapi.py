@@ -2,7 +2,8 @@
 """Fake Kubernetes API server for the omjob-operator tests (see tests/README.md, "## Fake API server").
 
 Usage: /usr/bin/python3 tests/fakeapi/fakeapi.py --state-dir DIR [--port 0] [--crds PATH ...] [--nodes N]
-       [--time-scale F] [--history N] [--node-grace-seconds S] [--seed-pods N]
+       [--time-scale F] [--history N] [--node-grace-seconds S] [--seed-pods N] [--server-version 1.19]
+       [--reject-empty-strings]
 """
 import argparse
 import glob
@@ -29,6 +30,15 @@ from store import Store  # noqa: E402
 ADMIN_TOKEN_FILE = "admin-token"
 
 
+def server_version(text):
+    """'1.19', 'v1.21' or '1.29.3' -> (1, 19); the fake's behaviour switches on this pair."""
+    import re
+    m = re.match(r"^v?(\d+)\.(\d+)(\.\d+)?$", text.strip())
+    if not m or int(m.group(1)) != 1 or not 16 <= int(m.group(2)) <= 40:
+        raise argparse.ArgumentTypeError("expected a Kubernetes version like 1.19 or 1.29, got %r" % text)
+    return (int(m.group(1)), int(m.group(2)))
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="fake Kubernetes API server")
     p.add_argument("--state-dir", required=True)
@@ -52,6 +62,11 @@ def parse_args(argv=None):
                    help="do not inject the service-account token volume into pods")
     p.add_argument("--strict-continue", action="store_true",
                    help="410 for a continue token older than the compacted history")
+    p.add_argument("--server-version", type=server_version, default=(1, 19),
+                   help="Kubernetes version to behave as (default 1.19): /version, CR null handling, validation messages")
+    p.add_argument("--reject-empty-strings", action="store_true",
+                   help="reproduce kubernetes#99804 (1.16-1.20 built with Go >= 1.16): a \"\" in a typed CR field is a 422; "
+                        "no effect with --server-version 1.21 or later")
     return p.parse_args(argv)
 
 
@@ -278,7 +293,8 @@ class App:
             ev = threading.Event()
 
             def do():
-                res["done"] = self.sim.kubelet_stop(parts[1]) if parts[2] == "kubelet-stop" else self.sim.kubelet_start(parts[1])
+                res["done"] = (self.sim.kubelet_stop(parts[1], partition=bool(body.get("partition")))
+                               if parts[2] == "kubelet-stop" else self.sim.kubelet_start(parts[1]))
                 ev.set()
             self.sim.after(0, do, always=True)
             ev.wait(10)
@@ -304,7 +320,9 @@ class App:
             self.journal.clear()
             return ok()
         if parts == ["info"]:
-            return ok({"port": self.port, "rv": self.store.rv, "min_rv": self.store.min_rv, "epoch": self.epoch,
+            return ok({"port": self.port, "rv": self.store.rv,
+                       "server_version": "%d.%d" % self.opts.server_version,
+                       "reject_empty_strings": self.opts.reject_empty_strings and self.opts.server_version < (1, 21), "min_rv": self.store.min_rv, "epoch": self.epoch,
                        "paused": self.sim.paused, "kubelet_down": sorted(self.sim.kubelet_down)})
         if parts == ["cert-rights"] and m == "POST":
             self.cert_rights[body["cn"]] = body.get("rights", "")

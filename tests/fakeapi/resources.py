@@ -281,72 +281,14 @@ def _copy(v):
     return json.loads(json.dumps(v))
 
 
-def schema_type_errors(obj, schema, path=""):
-    """Very small structural type check: returns a list of (field, message) for wrong basic types."""
-    errs = []
-    if schema is None or obj is None:
-        return errs
-    t = schema.get("type")
-    checks = {"string": str, "boolean": bool, "object": dict, "array": list}
-    if t == "integer":
-        if not (isinstance(obj, int) and not isinstance(obj, bool)) and not schema.get("x-kubernetes-int-or-string"):
-            errs.append((path, 'Invalid value: "%s": %s in body must be of type integer: "%s"' % (
-                _tname(obj), path, _tname(obj))))
-            return errs
-    elif t == "number":
-        if not isinstance(obj, (int, float)) or isinstance(obj, bool):
-            errs.append((path, 'Invalid value: "%s": %s in body must be of type number: "%s"' % (_tname(obj), path, _tname(obj))))
-            return errs
-    elif t in checks and not isinstance(obj, checks[t]) and not schema.get("x-kubernetes-int-or-string"):
-        errs.append((path, 'Invalid value: "%s": %s in body must be of type %s: "%s"' % (_tname(obj), path, t, _tname(obj))))
-        return errs
-    if isinstance(obj, dict):
-        for k, sub in (schema.get("properties") or {}).items():
-            if k in obj:
-                errs += schema_type_errors(obj[k], sub, (path + "." + k) if path else k)
-        for req in schema.get("required") or []:
-            if req not in obj:
-                errs.append(((path + "." + req) if path else req, "Required value"))
-        if "enum" in schema and obj not in schema["enum"]:
-            pass
-    elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
-        for i, x in enumerate(obj):
-            errs += schema_type_errors(x, schema["items"], "%s[%d]" % (path, i))
-    if "enum" in schema and not isinstance(obj, (dict, list)) and obj not in schema["enum"]:
-        errs.append((path, 'Unsupported value: %s: supported values: %s' % (
-            _q(obj), ", ".join(_q(e) for e in schema["enum"]))))
-    return errs
-
-
-def _q(v):
-    import json
-    return json.dumps(v)
-
-
-def _tname(v):
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, dict):
-        return "object"
-    return "null"
-
-
 # --- OpenAPI v3 (just enough for kubectl: field-validation support and patch types) ------------------------
-def openapi_v3_root(registry):
+def openapi_v3_root(registry, ver=(1, 19)):
     import hashlib
     out = {}
     for g, vs in registry.groups().items():
         for v in vs:
             path = "api/" + v if not g else "apis/%s/%s" % (g, v)
-            doc = openapi_v3_gv(registry, g, v)
+            doc = openapi_v3_gv(registry, g, v, ver)
             h = hashlib.sha256(json_dumps(doc).encode()).hexdigest()[:32].upper()
             out[path] = {"serverRelativeURL": "/openapi/v3/%s?hash=%s" % (path, h)}
     return {"paths": out}
@@ -357,7 +299,7 @@ def json_dumps(o):
     return json.dumps(o, sort_keys=True)
 
 
-def openapi_v3_gv(registry, group, version):
+def openapi_v3_gv(registry, group, version, ver=(1, 19)):
     paths = {}
     found = False
     for r in registry.all():
@@ -377,5 +319,5 @@ def openapi_v3_gv(registry, group, version):
                               "responses": {"200": {"description": "OK"}}}}
     if not found:
         return None
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.19.0-fakeapi"}, "paths": paths,
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v%d.%d.0-fakeapi" % ver}, "paths": paths,
             "components": {"schemas": {}}}

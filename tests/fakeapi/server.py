@@ -17,10 +17,13 @@ from kselectors import field_match, label_match, parse_field_selector, parse_lab
 
 MAX_BODY = 3 * 1024 * 1024
 PUBLIC_PATHS = {"/version", "/healthz", "/livez", "/readyz"}
-VERSION_DOC = {
-    "major": "1", "minor": "19", "gitVersion": "v1.19.0-fakeapi", "gitCommit": "0000000000000000000000000000000000000000",
-    "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z", "goVersion": "go1.19.8", "compiler": "gc",
-    "platform": "linux/amd64"}
+
+
+def version_doc(ver):
+    """GET /version for the --server-version (major, minor)."""
+    return {"major": str(ver[0]), "minor": str(ver[1]), "gitVersion": "v%d.%d.0-fakeapi" % ver,
+            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+            "buildDate": "1970-01-01T00:00:00Z", "goVersion": "go1.19.8", "compiler": "gc", "platform": "linux/amd64"}
 
 
 class Tokens:
@@ -155,7 +158,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self.journaled = True
         self.server.app.journal.add({"method": self.command, "path": self.rawpath, "query": self.rawquery,
-                                     "status": self.status_sent, "user": self.user, **self.jinfo})
+                                     "status": self.status_sent, "user": self.user,
+                                     "userAgent": self.headers.get("User-Agent"), **self.jinfo})
 
     def write_chunk(self, data):
         if isinstance(data, str):
@@ -203,7 +207,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         app = self.server.app
         self.status_sent = None
         self.journaled = False
-        self.jinfo = {"kind": None, "name": None, "namespace": None}
+        # t_in: the request line has been read; ts (added by the journal): the answer goes out
+        self.jinfo = {"kind": None, "name": None, "namespace": None, "t_in": time.time()}
         self.user = None
         url = urllib.parse.urlsplit(self.path)
         self.rawpath = url.path
@@ -223,9 +228,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             lat = app.faults.snapshot()["latency_ms"]
             if lat:
                 time.sleep(lat / 1000.0)
-            fail = app.faults.take_failure(self.command, self.path)
+            fail = app.faults.take_failure(self.command, self.path, self.headers.get("User-Agent", ""))
             if fail:
-                code, ra = fail
+                code, ra, delay = fail
+                if delay:  # a server that is slow to refuse: the client may give up first
+                    time.sleep(delay / 1000.0)
                 self._fault_response(code, ra)
                 return
             self.user, groups, rights = self._authenticate()
@@ -325,7 +332,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         p = self.rawpath.rstrip("/") or "/"
         if p in PUBLIC_PATHS:
             if p == "/version":
-                self.send_json(200, VERSION_DOC, force_pretty=True)
+                self.send_json(200, version_doc(app.opts.server_version), force_pretty=True)
             else:
                 body = b"ok"
                 self._start(200, "text/plain; charset=utf-8", {"X-Content-Type-Options": "nosniff"}, length=len(body))
@@ -336,12 +343,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if rights is None:
                 self._forbid_path()
             if len(parts) == 2:
-                doc = resources.openapi_v3_root(app.registry)
+                doc = resources.openapi_v3_root(app.registry, app.opts.server_version)
             else:
                 rest = parts[2:]
                 g, v = ("", rest[1]) if rest[0] == "api" and len(rest) == 2 else (
                     (rest[1], rest[2]) if rest[0] == "apis" and len(rest) == 3 else (None, None))
-                doc = resources.openapi_v3_gv(app.registry, g, v) if v else None
+                doc = resources.openapi_v3_gv(app.registry, g, v, app.opts.server_version) if v else None
             if doc is None:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
             self.send_json(200, doc)
@@ -405,7 +412,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         rdef, version, ns, name, sub = parsed
         self.version = version
-        self.jinfo = {"kind": rdef.kind, "name": name, "namespace": ns}
+        self.jinfo.update(kind=rdef.kind, name=name, namespace=ns)
         watch = self.query.get("watch") in ("1", "true", "True")
         m = self.command
         if m in ("GET", "HEAD"):

@@ -82,6 +82,7 @@ class Sim:
         self.stopped = False
         self.pods = {}                     # (ns, name) -> PodSim
         self.kubelet_down = {}             # node -> time stopped
+        self.partitioned = set()           # stopped nodes whose containers keep running (see kubelet_stop)
         self.node_gen = {}                 # node -> generation (cancels node timers on restart)
         self.pending_jobs = set()
         self.node_load = {}                # node -> pods bound and not deleted (scheduler spreading)
@@ -665,7 +666,7 @@ class Sim:
             return
         for c in ps.containers:
             if c.name == cname:
-                if ps.node in self.kubelet_down:
+                if ps.node in self.kubelet_down and ps.node not in self.partitioned:
                     # the container keeps running while the kubelet is away; continue when it is back
                     ps.dirty = True
                     ps.resume_later = getattr(ps, "resume_later", []) + [(c, gen)]
@@ -944,11 +945,18 @@ class Sim:
                 self.store.remove(PODS, key[0], key[1])
 
     # --- node lifecycle ----------------------------------------------------------------------------
-    def kubelet_stop(self, node):
+    def kubelet_stop(self, node, partition=False):
+        """The node's kubelet stops reaching the API server. Default: its containers' scripts pause
+        until kubelet_start. partition=True: a network partition (or a kubelet that dies between a
+        container's exit and its status update) - the containers go on running and may finish, and
+        nothing of it reaches the server (pods keep their last reported phase) until kubelet_start
+        reports the true, possibly terminal, states, as a returning kubelet does."""
         if self.store.get(NODES, "", node) is None:
             return False
         if node in self.kubelet_down:
             return True
+        if partition:
+            self.partitioned.add(node)
         self.kubelet_down[node] = time.time()
         self.node_gen[node] = self.node_gen.get(node, 0) + 1
         self.after(self.opts.node_grace_seconds, self._node_unreachable, node, self.node_gen[node], always=True)
@@ -1040,6 +1048,7 @@ class Sim:
         if node not in self.kubelet_down:
             return self.store.get(NODES, "", node) is not None
         del self.kubelet_down[node]
+        self.partitioned.discard(node)
         self.node_gen[node] = self.node_gen.get(node, 0) + 1
         now = now_ts()
 

@@ -26,6 +26,24 @@ class FaultTest(ServerTest):
         r = self.c.get("/api/v1/namespaces/default/configmaps")
         self.assertEqual((r.status, r.json()["reason"]), (500, "InternalError"))
 
+    def test_failure_after_a_delay(self):
+        self.c.control("faults", {"fail_next": 1, "status": 503, "match": "/leases", "delay_ms": 300})
+        t0 = time.time()
+        self.assertEqual(self.c.get("/api/v1/namespaces/default/configmaps").status, 200)
+        self.assertLess(time.time() - t0, 0.3)  # not matched: not delayed
+        r = self.c.get("/apis/coordination.k8s.io/v1/namespaces/default/leases/x")
+        self.assertEqual(r.status, 503)
+        self.assertGreaterEqual(time.time() - t0, 0.3)
+
+    def test_failure_for_one_user_agent(self):
+        self.c.control("faults", {"fail_next": 5, "status": 503, "agent": "replica-a"})
+        self.assertEqual(self.c.get("/api/v1/namespaces/default/configmaps").status, 200)
+        ua, self.c.ua = self.c.ua, "omjob-operator/1 (replica-a_1)"
+        try:
+            self.assertEqual(self.c.get("/api/v1/namespaces/default/configmaps").status, 503)
+        finally:
+            self.c.ua = ua
+
     def test_latency(self):
         self.c.control("faults", {"latency_ms": 200})
         t0 = time.time()

@@ -1,4 +1,5 @@
 """Pod lifecycle simulator: every outcome of the script vocabulary, deletion, eviction, logs, node loss, jobs."""
+import calendar
 import time
 import unittest
 
@@ -152,6 +153,58 @@ class NodeLossTest(ServerTest):
         self.c.wait_for(base + "/pods/p-nl", None)
         n = self.c.get("/api/v1/nodes/fake-node-1").json()
         self.assertNotIn("taints", n["spec"])
+
+    def test_partition_reports_the_true_terminal_state_late(self):
+        """kubelet-stop {"partition": true}: the container goes on and exits 0 while nothing reaches the
+        server (the pod reads Running, Ready False); taint eviction deletes it (Terminating); kubelet-start
+        delivers the real outcome (MODIFIED Succeeded, exit 0, finished before the deletion), then DELETED."""
+        base = self.ns("part")
+        self.c.patch("/api/v1/nodes/fake-node-2", {"spec": {"unschedulable": True}})
+        p = self.mkpod(base, pod("p-part", "sleep 200; exit 0"), wait=ready)   # 1 s scaled
+        self.assertEqual(p["spec"]["nodeName"], "fake-node-1")
+        self.c.patch("/api/v1/nodes/fake-node-2", {"spec": {"unschedulable": None}})
+        rv = self.c.get(base + "/pods").json()["metadata"]["resourceVersion"]
+        w = WatchReader(self.c, base + "/pods?watch=1&resourceVersion=%s&timeoutSeconds=20" % rv)
+        t_stop = time.time()
+        self.assertEqual(self.c.control("nodes/fake-node-1/kubelet-stop", {"partition": True}).status, 200)
+        self.c.wait_for("/api/v1/nodes/fake-node-1", lambda n: any(
+            c["type"] == "Ready" and c["status"] == "Unknown" for c in n["status"]["conditions"]))
+        o = self.c.wait_for(base + "/pods/p-part", lambda o: o["metadata"].get("deletionTimestamp"), timeout=20)
+        # the script ended long ago (1 s after Running), but the server still has the last report
+        self.assertGreater(time.time() - t_stop, 1.2)
+        self.assertEqual(o["status"]["phase"], "Running")
+        self.assertIn("running", cstate(o))
+        t_start = time.time()
+        self.assertEqual(self.c.control("nodes/fake-node-1/kubelet-start").status, 200)
+        ev = w.wait_for(lambda e: e["type"] == "MODIFIED" and e["object"]["status"].get("phase") == "Succeeded")
+        term = cstate(ev["object"])["terminated"]
+        self.assertEqual((term["exitCode"], term["reason"]), (0, "Completed"))
+        finished = calendar.timegm(time.strptime(term["finishedAt"], "%Y-%m-%dT%H:%M:%SZ"))
+        self.assertLess(finished, t_start)       # it ended during the partition, reported only now
+        w.wait_for(lambda e: e["type"] == "DELETED")
+        w.close()
+
+    def test_partition_without_eviction_keeps_the_pod_with_its_late_outcome(self):
+        base = self.ns("part2")
+        p = self.mkpod(base, pod("p-p2", "sleep 100; exit 3"), wait=ready)
+        node = p["spec"]["nodeName"]
+        other = "fake-node-2" if node == "fake-node-1" else "fake-node-1"
+        for n in (node, other):   # every node away: disruption mode, nothing is evicted
+            self.c.control("nodes/%s/kubelet-stop" % n, {"partition": n == node})
+        self.c.wait_for(base + "/pods/p-p2", lambda o: not ready(o))
+        time.sleep(100 * 0.005 + 0.3)            # the script's exit falls inside the partition
+        o = self.c.get(base + "/pods/p-p2").json()
+        self.assertEqual(o["status"]["phase"], "Running")
+        w = WatchReader(self.c, base + "/pods?watch=1&resourceVersion=%s&timeoutSeconds=20"
+                        % o["metadata"]["resourceVersion"])
+        for n in (node, other):
+            self.c.control("nodes/%s/kubelet-start" % n)
+        # the returning kubelet's first report is already the exit (not Running, then the exit)
+        ev = w.wait_for(lambda e: e["type"] == "MODIFIED")
+        w.close()
+        self.assertEqual(ev["object"]["status"]["phase"], "Failed")
+        self.assertEqual(cstate(ev["object"])["terminated"]["exitCode"], 3)
+        self.assertIsNone(ev["object"]["metadata"].get("deletionTimestamp"))
 
     def test_all_nodes_down_evicts_nothing(self):
         base = self.ns("nl2")

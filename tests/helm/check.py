@@ -226,7 +226,9 @@ def controller_rules_ok(objs, enabled):
             got = grants(objs, group, res)
             want = verbs if ctl in en else set()
             assert got == want, f"{group}/{res}: {sorted(got)} != {sorted(want)} (controllers {sorted(en)})"
-    known = {("", "pods"), ("", "events"), ("", "nodes"), (pom, "omjobs"), ("coordination.k8s.io", "leases")}
+    assert grants(objs, "", "namespaces", ("ClusterRole",)) == ({"get"} if "omjob" in en else set()), "namespaces"
+    known = {("", "pods"), ("", "events"), ("", "nodes"), ("", "namespaces"), (pom, "omjobs"),
+             ("coordination.k8s.io", "leases")}
     known |= {(g, r) for es in table.values() for g, r, _ in es}
     for o, r in rules_of(objs):
         for g in r["apiGroups"]:
@@ -355,10 +357,14 @@ def _():
         res = {x for r in roles[0]["rules"] for x in r["resources"]}
         assert {"pods", "events", "omjobs", "omjobs/status", "jobs"} <= res, f"Role in {ns}: {res}"
     crs = of_kind(objs, "ClusterRole")
-    assert [c["metadata"]["name"] for c in crs] == [f"{RELEASE}-nodes-reader"], "unexpected ClusterRoles"
+    readers = sorted([f"{RELEASE}-nodes-reader", f"{RELEASE}-namespaces-reader"])
+    assert sorted(c["metadata"]["name"] for c in crs) == readers, "unexpected ClusterRoles"
     cluster_res = {x for _, r in rules_of(objs, ("ClusterRole",)) for x in r["resources"]}
-    assert cluster_res == {"nodes"}, f"cluster-wide rules on {cluster_res}"
-    assert [b["metadata"]["name"] for b in of_kind(objs, "ClusterRoleBinding")] == [f"{RELEASE}-nodes-reader"]
+    assert cluster_res == {"nodes", "namespaces"}, f"cluster-wide rules on {cluster_res}"
+    nsr = one(objs, "ClusterRole", f"{RELEASE}-namespaces-reader")
+    assert nsr["rules"] == [{"apiGroups": [""], "resources": ["namespaces"],
+                             "resourceNames": ["team-a", "team-b"], "verbs": ["get"]}], nsr["rules"]
+    assert sorted(b["metadata"]["name"] for b in of_kind(objs, "ClusterRoleBinding")) == readers
     roles_ns = sorted(o["metadata"]["namespace"] for o in of_kind(objs, "Role"))
     assert roles_ns == [NS, "team-a", "team-b"], roles_ns
 
@@ -391,7 +397,8 @@ def _():
     objs = render({"watchNodes": False})
     common_assertions(objs)
     assert not grants(objs, "", "nodes"), "nodes still granted"
-    assert [c["metadata"]["name"] for c in of_kind(objs, "ClusterRole")] == [RELEASE]
+    assert sorted(c["metadata"]["name"] for c in of_kind(objs, "ClusterRole")) == \
+        sorted([RELEASE, f"{RELEASE}-namespaces-reader"])
 
 
 @check("serviceMonitor on: ServiceMonitor selects the metrics Service")

@@ -32,6 +32,12 @@ def wait_until(pred, timeout=20.0, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+def fake_env_args():
+    """OMJ_FAKE_ARGS: extra fake API server flags for the whole suite, space-separated
+    (e.g. OMJ_FAKE_ARGS=--reject-empty-strings, or "--server-version 1.20"); appended last."""
+    return os.environ.get("OMJ_FAKE_ARGS", "").split()
+
+
 class FakeCluster:
     def __init__(self, *args, time_scale="0.05", crds=None):
         """crds: CRD file names under crds/ to install (default: all of them)."""
@@ -49,7 +55,7 @@ class FakeCluster:
             [PY, os.environ.get("OMJ_FAKEAPI") or os.path.join(TOP, "tests", "fakeapi", "fakeapi.py"),
              "--state-dir", self.dir,
              "--port", "0", "--time-scale", self.time_scale,
-             *(["--crds", *crds] if crds else []), *self.args],
+             *(["--crds", *crds] if crds else []), *self.args, *fake_env_args()],
             stdout=self.log, stderr=subprocess.STDOUT)
         port_file = os.path.join(self.dir, "port")
         wait_until(lambda: os.path.exists(port_file) or self.proc.poll() is not None, 10,

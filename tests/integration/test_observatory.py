@@ -1,7 +1,8 @@
 """Issue 4, Observatory: the published example applies unchanged and runs in order; a failing
 middle task fails the run and skips the rest while onExit still runs; maxConcurrent holds (from
 the journal); an operator restart mid-graph resumes without duplicates; bad graphs are
-rejected with a message; a scheduled Observatory starts a fresh run per slot."""
+rejected with a message; a scheduled Observatory starts a fresh run per slot, which reports
+its own start and completion times (issue 14)."""
 import os
 import signal
 import subprocess
@@ -182,3 +183,8 @@ class ScheduledObservatoryTest(Base):
                                      self.get("cron")), 75, "the second scheduled run")
         self.assertGreater(o2["status"]["lastScheduleTime"], o["status"]["lastScheduleTime"])
         self.assertEqual([n for _, n in self.creations()], ["cron-r1-tick", "cron-r2-tick"])
+        # Issue 14 item 4: the fresh run's merge patch deletes the first run's times, so the
+        # second run reports its own (RFC 3339 UTC strings compare as times).
+        first, second = o["status"], o2["status"]
+        self.assertGreater(second["startTime"], first["completionTime"], second)
+        self.assertGreater(second["completionTime"], first["completionTime"], second)

@@ -325,6 +325,40 @@ class JobModeTest(PipelineBase):
         self.assertEqual({d["kind"] for d in out["deleted"]}, {"CronJob", "Job", "Secret", "ConfigMap"})
         wait_until(lambda: not self.labelled(label), 30, "nothing left with the pipeline's label")
 
+    def test_history_limits_and_orphaned_pods(self):
+        """Issue 14 item 5: a Job's ttlSecondsAfterFinished is alpha and off on 1.19/1.20, so
+        `run` keeps the history limits itself, and `delete` removes the pods a Job deleted
+        with batch/v1's default (Orphan) propagation left behind."""
+        name = label = "hist"
+        cfg = self.client_config("exit 0", backoffLimit=0, successfulJobsHistoryLimit=1,
+                                 failedJobsHistoryLimit=1)
+        self.deploy(name, cfg)  # before the next config: the file name counts the outputs
+        bad = self.client_config("exit 3", backoffLimit=0, successfulJobsHistoryLimit=1,
+                                 failedJobsHistoryLimit=1)
+        jobs = "/apis/batch/v1/namespaces/%s/jobs/" % NS
+        runs = []
+        for i, c in enumerate((cfg, cfg, bad, bad, cfg)):
+            out = self.cli_json("run", name, "--run-id", "%08d" % i, cfg=c)
+            runs.append(out)
+            self.wait_state(name, c, "SUCCESS" if c is cfg else "FAILED", 30, "--run-id", "%08d" % i)
+        # each run deletes the finished ones beyond 1 succeeded + 1 failed, oldest first (the
+        # run just created is not finished yet)
+        self.assertEqual([r.get("pruned") for r in runs],
+                         [None, None, [runs[0]["name"]], None, [runs[2]["name"]]])
+        left = sorted(i["metadata"]["name"] for i in self.get(jobs[:-1] + SELECTOR + label)["items"])
+        self.assertEqual(left, sorted([runs[1]["name"], runs[3]["name"], runs[4]["name"]]))
+        # a Job deleted with the default propagation leaves its pod; delete takes it
+        pods = self.get("/api/v1/namespaces/%s/pods?labelSelector=job-name%%3D%s" % (NS, runs[4]["name"]))
+        self.assertEqual(len(pods["items"]), 1)
+        st, _ = self.fake.request("DELETE", jobs + runs[4]["name"])
+        self.assertEqual(st, 200)
+        pod = pods["items"][0]["metadata"]["name"]
+        wait_until(lambda: not (self.get("/api/v1/namespaces/%s/pods/%s" % (NS, pod)) or {})
+                   .get("metadata", {"ownerReferences": 1}).get("ownerReferences"), 20, "the pod orphaned")
+        out = self.cli_json("delete", name, cfg=cfg)
+        self.assertIn({"kind": "Pod", "name": pod}, out["deleted"])
+        wait_until(lambda: not self.labelled(label), 30, "nothing left with the pipeline's label")
+
 
 if __name__ == "__main__":
     unittest.main()

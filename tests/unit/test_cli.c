@@ -1,6 +1,7 @@
 /* The pipeline client's pure parts: names, states, task keys, UTF-8 chunking, YAML → JSON,
  * client config defaults and the objects' shape (no secrets or inline config in specs). */
 #include "t.h"
+#include "util/timeutil.h"
 
 #include "cli/build.h"
 #include "cli/cli_util.h"
@@ -189,7 +190,49 @@ TEST(cli_yaml_scalars_and_nesting)
     T_YAML("{\"json\": [1, \"\\ud83d\\ude00\"]}", "{\"json\":[1,\"\xf0\x9f\x98\x80\"]}");
     T_YAML("", "null");
     T_YAML("a: 1\na: 2\n", "{\"a\":2}");
+    T_YAML("a: 1\nb: 2\na: 3\nc: 4\nb: 5\n", "{\"a\":3,\"c\":4,\"b\":5}");
     T_YAML("version: 1.2.3\nport: 08\n", "{\"version\":\"1.2.3\",\"port\":8}");
+}
+
+TEST(cli_yaml_large_mapping_is_linear)
+{
+    /* ~90,000 keys in 1 MiB: repeated-key handling used to cost O(keys) per key (minutes;
+     * found by tests/fuzz/fuzz_cli_yaml); now one pass. Bound: 100x what it takes. */
+    size_t cap = CLI_YAML_MAX_BYTES, n = 0;
+    char *text = malloc(cap);
+    T_ASSERT(text != NULL);
+    int keys = 0;
+    while (n + 32 < cap)
+        n += (size_t)snprintf(text + n, cap - n, "k%d: %d\n", keys, keys), keys++;
+    n += (size_t)snprintf(text + n, cap - n, "k0: last\n");
+    char err[256];
+    int64_t t0 = time_mono_ms();
+    cJSON *j = cli_yaml_to_json(text, n, err, sizeof err);
+    int64_t took = time_mono_ms() - t0;
+    free(text);
+    if (!j) T_EQ_STR(err, "");
+    T_ASSERT(j != NULL);
+    T_EQ_INT(cJSON_GetArraySize(j), keys);
+    T_EQ_STR(cJSON_GetObjectItemCaseSensitive(j, "k0")->valuestring, "last");
+    cJSON_Delete(j);
+    T_ASSERT(took < 10000);
+}
+
+TEST(cli_yaml_refuses_oversized_input)
+{
+    size_t n = CLI_YAML_MAX_BYTES + 1;
+    char *text = malloc(n);
+    T_ASSERT(text != NULL);
+    memset(text, ' ', n);
+    memcpy(text, "a: b", 4);
+    char err[256] = "";
+    T_ASSERT(!cli_yaml_to_json(text, n, err, sizeof err));
+    T_CONTAINS(err, "larger than 1048576 bytes");
+    cJSON *at_limit = cli_yaml_to_json(text, n - 1, err, sizeof err); /* exactly the limit */
+    T_ASSERT(at_limit != NULL);
+    T_EQ_STR(cJSON_GetObjectItemCaseSensitive(at_limit, "a")->valuestring, "b");
+    cJSON_Delete(at_limit);
+    free(text);
 }
 
 TEST(cli_yaml_refuses_aliases_docs_depth)

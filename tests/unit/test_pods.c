@@ -1058,3 +1058,140 @@ TEST(pods_build_bounds)
     T_CONTAINS(err, "exceed 1048576 bytes in total");
     cJSON_Delete(j);
 }
+
+/* ---- a lost node comes back (issue 18) --------------------------------------------------- */
+
+/* exited 0 at 03:40:00 on its own, on a partitioned node; deleted (grace 30) at 03:39:50,
+ * which the away kubelet could not see: the timestamps alone read "deleted while it ran" */
+static const char st_late_exit0[] =
+    "{\"phase\":\"Succeeded\",\"containerStatuses\":[{\"name\":\"main\",\"state\":{"
+    "\"terminated\":{\"exitCode\":0,\"reason\":\"Completed\",\"startedAt\":"
+    "\"2026-11-22T03:39:26Z\",\"finishedAt\":\"2026-11-22T03:40:00Z\"}}}]}";
+#define DEL_AFTER ",\"deletionTimestamp\":\"2026-11-22T03:40:20Z\",\"deletionGracePeriodSeconds\":30"
+
+TEST(pods_late_outcome_replaces_only_node_lost)
+{
+    struct fx f = {0};
+    struct pod_outcome o = {.reason = ""};
+    T_EQ_INT(load(&f, "", NODE, st_late_exit0), 0);
+    T_ASSERT(pod_late_outcome("NodeLost", f.k, f.ps, NULL, &o));
+    T_EQ_INT(o.kind, POD_SUCCEEDED);
+    T_EQ_STR(o.reason, "Completed");
+    T_CONTAINS(o.message, POD_LATE_MARK " rig-node");
+    T_ASSERT(!pod_late_outcome("Error", f.k, f.ps, NULL, &o));     /* only NodeLost is reopened */
+    T_ASSERT(!pod_late_outcome("Completed", f.k, f.ps, NULL, &o));
+    T_ASSERT(!pod_late_outcome("NodeLost", f.k, NULL, NULL, &o));
+    unload(&f);
+    /* still running (the node is back, the pod not yet terminal): nothing to correct */
+    T_EQ_INT(load(&f, "", NODE, st_running), 0);
+    T_ASSERT(!pod_late_outcome("NodeLost", f.k, f.ps, NULL, &o));
+    unload(&f);
+    /* a failure of its own counts as well */
+    T_EQ_INT(load(&f, "", NODE, st_exit3), 0);
+    T_ASSERT(pod_late_outcome("NodeLost", NULL, f.ps, NULL, &o));
+    T_EQ_INT(o.kind, POD_FAILED);
+    T_EQ_INT(o.exit_code, 3);
+    unload(&f);
+}
+
+TEST(pods_late_outcome_after_a_deletion_asks_the_node)
+{
+    struct fx f = {0};
+    struct pod_outcome o = {.reason = ""};
+    struct node_state back = {.ready = 1, .ready_since_ms = ts("2026-11-22T03:39:50Z")};
+    /* deleted while away, killed (03:40:00) by the kubelet back since 03:39:50 */
+    T_EQ_INT(load(&f, DEL_GRACEFUL, NODE, st_killed137), 0);
+    T_ASSERT(!pod_late_outcome("NodeLost", f.k, f.ps, &back, &o));
+    back.ready_since_ms = ts("2026-11-22T03:40:00Z"); /* the same instant: not before */
+    T_ASSERT(!pod_late_outcome("NodeLost", f.k, f.ps, &back, &o));
+    unload(&f);
+    /* finished (exit 0) before the deletion's grace window can tell: the node decides */
+    T_EQ_INT(load(&f, DEL_AFTER, NODE, st_late_exit0), 0);
+    T_EQ_STR(pod_classify(f.k, f.ps, NULL, NOW, GRACE_MS, 0).reason, "Deleted");
+    T_ASSERT(!pod_late_outcome("NodeLost", f.k, f.ps, NULL, &o)); /* node unknown */
+    struct node_state away = {.ready = -1, .ready_since_ms = ts("2026-11-22T03:41:00Z")};
+    T_EQ_INT(pod_late_outcome("NodeLost", f.k, f.ps, &away, &o), -1); /* not read back yet */
+    T_EQ_INT(pod_late_outcome("NodeLost", f.k, f.ps, &pod_node_deleted, &o), 0);
+    back.ready_since_ms = ts("2026-11-22T03:44:00Z");
+    T_ASSERT(pod_late_outcome("NodeLost", f.k, f.ps, &back, &o));
+    T_EQ_INT(o.kind, POD_SUCCEEDED);
+    T_EQ_STR(o.reason, "Completed");
+    /* the same as the last payload of a pod gone from the cache */
+    T_ASSERT(pod_late_outcome("NodeLost", NULL, f.ps, &back, &o));
+    T_EQ_INT(o.kind, POD_SUCCEEDED);
+    unload(&f);
+}
+
+TEST(pods_may_still_run_until_certain)
+{
+    struct fx f = {0};
+    cJSON *nj = cJSON_Parse(node_lost_json);
+    struct node_state *node = node_trim(nj);
+    cJSON_Delete(nj);
+    T_EQ_INT(load(&f, "", NODE, st_nodeloss), 0);
+    int64_t since = ts("2026-11-22T04:26:04Z");
+    struct pod_outcome o = pod_classify(f.k, f.ps, node, since + GRACE_MS, GRACE_MS, 0);
+    T_EQ_STR(o.reason, "NodeLost");
+    T_ASSERT(pod_may_still_run(&o, f.k, node));  /* partitioned: it may still run */
+    T_ASSERT(!pod_may_still_run(&o, NULL, node)); /* gone from the API server (force-deleted) */
+    /* the node object deleted: lost at once, and certain */
+    o = pod_classify(f.k, f.ps, &pod_node_deleted, since, GRACE_MS, 0);
+    T_EQ_INT(o.kind, POD_LOST);
+    T_EQ_STR(o.reason, "NodeLost");
+    T_CONTAINS(o.message, "deleted");
+    T_ASSERT(!pod_may_still_run(&o, f.k, &pod_node_deleted));
+    /* other failures never hold a retry */
+    struct pod_outcome crash = {.kind = POD_FAILED, .reason = "Error"};
+    T_ASSERT(!pod_may_still_run(&crash, f.k, node));
+    struct pod_state *copy = pod_state_dup(f.ps);
+    T_ASSERT(copy != NULL);
+    T_EQ_STR(copy->node_name, "rig-node");
+    T_ASSERT(copy->node_name != f.ps->node_name);
+    pod_state_free(copy);
+    unload(&f);
+    node_state_free(node);
+}
+
+/* ctl's last payloads of deleted pods: by key and owner uid, replaced per key, bounded */
+#include "ctl/ctl.h"
+
+TEST(pods_ctl_keeps_last_payloads_bounded)
+{
+    static struct ctl ctl; /* large: not on the stack */
+    struct fx f = {0};
+    char meta[160];
+    snprintf(meta, sizeof meta,
+             ",\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"OMJob\",\"name\":\"o\","
+             "\"uid\":\"owner-1\",\"controller\":true}]");
+    T_EQ_INT(load(&f, meta, NODE, st_exit0), 0);
+    ctl_pod_keep_last(&ctl, f.k); /* no payload: nothing kept */
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "ingest-main", "owner-1"));
+    f.k->payload = f.ps; /* as in the cache (unload frees ps itself) */
+    ctl_pod_keep_last(&ctl, f.k);
+    const struct pod_state *ps = ctl_pod_last(&ctl, "wire", "ingest-main", "owner-1");
+    T_ASSERT(ps != NULL && ps != f.ps);
+    T_EQ_STR(ps->phase, "Succeeded");
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "ingest-main", "owner-2")); /* another incarnation */
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "other", "owner-1"));
+    ctl_pod_keep_last(&ctl, f.k); /* the same key again: one entry */
+    size_t n = 0;
+    for (size_t i = 0; i < CTL_LAST_MAX; i++)
+        n += ctl.last[i].key != NULL;
+    T_EQ_INT((int)n, 1);
+    unload(&f);
+    /* CTL_LAST_MAX more pods push the first one out */
+    for (int i = 0; i < CTL_LAST_MAX; i++) {
+        char name_meta[200];
+        T_EQ_INT(load(&f, meta, NODE, st_exit3), 0);
+        snprintf(name_meta, sizeof name_meta, "wire/p%d", i);
+        free(f.k->key);
+        f.k->key = strdup(name_meta);
+        f.k->payload = f.ps;
+        ctl_pod_keep_last(&ctl, f.k);
+        unload(&f);
+    }
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "ingest-main", "owner-1"));
+    T_ASSERT(ctl_pod_last(&ctl, "wire", "p0", "owner-1") != NULL);
+    ctl_last_free(&ctl);
+    T_ASSERT(!ctl_pod_last(&ctl, "wire", "p0", "owner-1"));
+}

@@ -70,6 +70,16 @@ TEST(status_text_is_bounded_and_cut_on_utf8)
     T_ASSERT(len % 2 == 0); /* whole two-byte sequences only */
 }
 
+TEST(status_text_replaces_malformed_utf8)
+{
+    /* found by tests/fuzz/fuzz_status: a lead byte without its continuation bytes, an
+     * overlong form and a surrogate were copied as they came */
+    static const char body[] = "bad \xc3( \xe2\x82 \xc0\xaf \xed\xa0\x80 \xf5\x80\x80\x80 ok \xe2\x98\x83";
+    struct kube_status st;
+    kube_status_parse(&st, 503, body, sizeof body - 1);
+    T_EQ_STR(st.text, "HTTP 503 Service Unavailable: bad  (                ok \xe2\x98\x83");
+}
+
 TEST(status_classification)
 {
     T_EQ_INT(kube_classify(200, ""), KUBE_OK);
@@ -147,5 +157,24 @@ TEST(nsterm_marks_lapse_and_clear)
     T_ASSERT(nsterm_is("n265", 265 + 1));
     T_ASSERT(nsterm_is("n10", 265 + 1));
     T_ASSERT(!nsterm_is("n0", 1));
+    nsterm_reset();
+}
+
+TEST(nsterm_checked_states_lapse_by_their_own_ttl)
+{
+    nsterm_reset();
+    T_EQ_INT(nsterm_get("c", 0), NSTERM_UNKNOWN);
+    nsterm_set("c", NSTERM_CHECKING, 100);
+    T_EQ_INT(nsterm_get("c", 100 + NSTERM_CHECK_TTL_MS), NSTERM_CHECKING);
+    T_EQ_INT(nsterm_get("c", 101 + NSTERM_CHECK_TTL_MS), NSTERM_UNKNOWN); /* an answer lost */
+    nsterm_set("c", NSTERM_ACTIVE, 200);
+    T_EQ_INT(nsterm_get("c", 200 + NSTERM_ACTIVE_TTL_MS), NSTERM_ACTIVE);
+    T_ASSERT(!nsterm_is("c", 200));
+    T_EQ_INT(nsterm_get("c", 201 + NSTERM_ACTIVE_TTL_MS), NSTERM_UNKNOWN); /* read again */
+    nsterm_set("c", NSTERM_CHECKING, 300);
+    nsterm_set("c", NSTERM_TERMINATING, 310); /* the answer replaces the check */
+    T_ASSERT(nsterm_is("c", 310 + NSTERM_TTL_MS));
+    nsterm_set("c", NSTERM_UNKNOWN, 0);
+    T_EQ_INT(nsterm_get("c", 320), NSTERM_UNKNOWN);
     nsterm_reset();
 }
