@@ -235,9 +235,9 @@ scrape(void *arg)
     metrics_set(m_api_retries, (double)cs.token_reloads, "token_reload");
     metrics_set(m_api_retries, (double)cs.dropped_writes, "write_dropped");
     metrics_set(m_api_retries, (double)cs.refused_writes, "write_refused");
+    metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");
     metrics_set(m_api_queue, (double)cs.queued_writes, "queued");
     metrics_set(m_api_queue, (double)cs.inflight, "inflight");
-    metrics_set(m_api_retries, (double)cs.gated_writes, "write_not_leader");
     metrics_set(m_ready, not_ready(op) ? 0 : 1);
     workqueue_foreach_named(scrape_queue, NULL);
     for (size_t i = 0; i < op->ctl.pods.n; i++)
@@ -299,12 +299,12 @@ setup_metrics(struct operator *op)
                                   "How long one reconcile took (the loop is busy meanwhile)",
                                   l_ctl, wq_bounds, nb);
     if (!m_api_requests || !m_api_retries || !m_api_queue || !m_watch || !m_cache || !m_loop ||
-        !m_ready || !m_events || !m_wq_depth || !m_wq_delayed || !m_wq_adds || !m_wq_retries ||
-        !m_wq_wait || !m_wq_work ||
         !metrics_gauge_fn("omjob_leader",
                           "1 while this replica may write: it holds the leader Lease "
                           "(or runs without leader election) and is not shutting down",
-                          leader_gauge, op))
+                          leader_gauge, op) ||
+        !m_ready || !m_events || !m_wq_depth || !m_wq_delayed || !m_wq_adds || !m_wq_retries ||
+        !m_wq_wait || !m_wq_work)
         return -1;
     event_set_observer(on_event_recorded, NULL);
     workqueue_set_observer(on_queue_processed, NULL);

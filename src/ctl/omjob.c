@@ -796,12 +796,18 @@ act(struct omjob_ctl *c, struct view *v)
             !c->ns_unreadable && (ns == NSTERM_UNKNOWN || ns == NSTERM_CHECKING)) {
             /* Before stopping the main pod for an exit handler: is the whole namespace
              * going? One read per namespace; its answer wakes every OMJob there. */
-            if (ns == NSTERM_CHECKING)
+            if (ns == NSTERM_CHECKING) { /* woken by the answer; at the latest, when it lapses */
+                workqueue_add_after(c->queue, v->o->key, NSTERM_CHECK_TTL_MS + 1);
                 return false;
+            }
             char path[256];
             snprintf(path, sizeof path, "/api/v1/namespaces/%s", v->o->ns);
             nsterm_set(v->o->ns, NSTERM_CHECKING, time_mono_ms());
-            return submit(c, v, OP_NS_CHECK, "", "GET", path, NULL, NULL) == 0;
+            if (submit(c, v, OP_NS_CHECK, "", "GET", path, NULL, NULL) == 0)
+                return true;
+            nsterm_set(v->o->ns, NSTERM_UNKNOWN, 0);
+            workqueue_add_rate_limited(c->queue, v->o->key);
+            return false;
         }
         if (ours && ns_ending && !final)
             log_warn("namespace is being deleted: releasing the OMJob without an exit handler",
@@ -1029,6 +1035,9 @@ ns_checked(struct omjob_ctl *c, const struct write_op *op, const struct kube_res
                  "omjob", op->key, "status", code, "error", r->error);
     }
     nsterm_set(op->ns, s, time_mono_ms());
+    log_info(s == NSTERM_TERMINATING ? "namespace read: it is being deleted"
+                                     : "namespace read: it stays",
+             "namespace", op->ns, "status", code);
     struct ns_wake w = {c, op->ns};
     nswatch_foreach(&c->omjobs, wake_deleting, &w);
 }

@@ -86,14 +86,14 @@ struct kube_client {
     struct kube_client_stats stats;
     unsigned rnd;
     struct metric *m_requests, *m_latency;
+    kube_fake_submit_fn fake_submit; /* tests: kube_client_new_fake */
+    kube_fake_cancel_fn fake_cancel;
+    void *fake_arg;
     struct {
         void *easy; /* CURL *, another module's (KUBE_MAX_EASY) */
         kube_easy_done_fn done;
         void *arg;
     } easy[KUBE_MAX_EASY];
-    kube_fake_submit_fn fake_submit; /* tests: kube_client_new_fake */
-    kube_fake_cancel_fn fake_cancel;
-    void *fake_arg;
 };
 
 /* --- small pure helpers (tested) ------------------------------------------------------ */
@@ -107,6 +107,18 @@ kube_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double rnd)
     if (d > cap_ms)
         d = cap_ms;
     return (int64_t)((double)d * (0.8 + 0.4 * rnd));
+}
+
+int64_t
+kube_retry_after_header(const char *line, size_t n)
+{
+    if (n <= 12 || strncasecmp(line, "Retry-After:", 12))
+        return -2;
+    char v[32];
+    size_t len = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
+    memcpy(v, line + 12, len);
+    v[len] = '\0';
+    return kube_parse_retry_after(v);
 }
 
 int64_t
@@ -272,13 +284,9 @@ on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct req *r = arg;
     size_t n = size * nmemb;
-    if (n > 12 && !strncasecmp(ptr, "Retry-After:", 12)) {
-        char v[32];
-        size_t len = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
-        memcpy(v, ptr + 12, len);
-        v[len] = '\0';
-        r->retry_after_ms = kube_parse_retry_after(v);
-    }
+    int64_t ms = kube_retry_after_header(ptr, n);
+    if (ms != -2)
+        r->retry_after_ms = ms;
     return n;
 }
 
@@ -647,7 +655,7 @@ enqueue_write(struct req *r)
     struct kube_client *c = r->c;
     struct lane *q = &c->lanes[r->lane];
     int64_t wait = 0;
-    if (r->flags & KUBE_PRIORITY) { /* the Lease: never behind the queue or the limiter */
+    if (r->flags & KUBE_PRIORITY) { /* the Lease: never behind a queue or a limiter */
         (void)limiter_take(&q->limiter, time_mono_ms());
         return req_start(r);
     }

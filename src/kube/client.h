@@ -50,11 +50,11 @@ enum {
     KUBE_RETRY = 1,  /* retry 5xx, 429 and connection errors with backoff (Retry-After honoured) */
     KUBE_STREAM = 2, /* body goes to `data` as it arrives, not buffered */
     KUBE_LOW = 4,    /* a write that repeats one that failed: sent after first attempts */
-    KUBE_RELEASE = 16, /* a write that lets the server finish a deletion (a finalizer
+    KUBE_RELEASE = 8, /* a write that lets the server finish a deletion (a finalizer
                          removal: one per object): its own lane and bucket, at 5x --qps */
-    KUBE_PRIORITY = 8, /* the leader Lease: a write sent at once, ahead of the write queue and
-                          without waiting for the limiter (it takes a token when one is
-                          there, so the budget still counts it), never closed by the gate */
+    KUBE_PRIORITY = 16, /* the leader Lease: a write sent at once, ahead of every queue and
+                           without waiting for a limiter (it takes a token when one is there,
+                           so the budget still counts it), never closed by the write gate */
 };
 
 struct kube_req_spec {
@@ -132,6 +132,9 @@ void kube_client_get_stats(const struct kube_client *c, struct kube_client_stats
 int64_t kube_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, double rnd);
 /* Parses a Retry-After header value (delta seconds). Returns ms, or -1. */
 int64_t kube_parse_retry_after(const char *v);
+/* The same for one header line of n bytes (curl's header callback): -2 when the line is
+ * not a Retry-After header. */
+int64_t kube_retry_after_header(const char *line, size_t n);
 
 
 

@@ -428,6 +428,11 @@ log_failure(const char *what, const struct series *s, const struct kube_response
 {
     char status[24];
     snprintf(status, sizeof status, "%ld", resp->status);
+    if (resp->dropped) { /* never sent (not the leader, or no longer needed): nothing failed */
+        log_debug(what, "namespace", event_ns(s), "event", s->event_name, "reason", s->reason,
+                  "error", resp->error);
+        return;
+    }
     log_warn(what, "namespace", event_ns(s), "event", s->event_name, "reason", s->reason, "status",
              status, "error", resp->error);
 }

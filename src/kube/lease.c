@@ -31,8 +31,10 @@ struct lease {
     int64_t last_contact_ms;
     int64_t sent_ms;       /* of the request in flight */
     uint64_t timer, deadline_timer, req;
-    long last_status;      /* outcome last logged: -1 none, 200 success, else the failure */
-    char last_reason[64];
+    struct {               /* outcome last logged, of reads [0] and writes [1] */
+        long status;       /* -1 none yet, 200 success, else the failure */
+        char reason[64];
+    } said[2];
     void (*release_done)(void *arg);
     void *release_arg;
 };
@@ -72,18 +74,21 @@ jstr(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Logs a request's outcome when it differs from the last one logged (status and reason):
- * a failure that repeats on every retry is said once, with the API server's own words. */
+/* Logs a request's outcome when it differs from the last one logged for reads (write: for
+ * writes) by status and reason: a failure that repeats on every retry is said once, with the
+ * API server's own words, even when reads succeed and writes fail in turn (RBAC granting get
+ * but not update). */
 static void
-report(struct lease *ls, const char *op, const struct kube_response *r, bool ok)
+report(struct lease *ls, bool write, const struct kube_response *r, bool ok)
 {
+    const char *op = write ? "write" : "read";
     long st = ok ? 200 : r->status;
-    const char *reason = r->reason ? r->reason : "";
-    if (st == ls->last_status && !strcmp(reason, ls->last_reason))
+    const char *reason = ok || !r->reason ? "" : r->reason;
+    if (st == ls->said[write].status && !strcmp(reason, ls->said[write].reason))
         return;
-    bool first = ls->last_status == -1;
-    ls->last_status = st;
-    snprintf(ls->last_reason, sizeof ls->last_reason, "%s", reason);
+    bool first = ls->said[write].status == -1;
+    ls->said[write].status = st;
+    snprintf(ls->said[write].reason, sizeof ls->said[write].reason, "%s", reason);
     if (ok) {
         if (!first)
             log_info("lease requests succeed again", "lease", ls->path, "op", op);
@@ -214,7 +219,7 @@ write_done(void *arg, const struct kube_response *r)
 {
     struct lease *ls = arg;
     ls->req = 0;
-    report(ls, "write", r, r->status == 200 || r->status == 201);
+    report(ls, true, r, r->status == 200 || r->status == 201);
     if (r->status == 200 || r->status == 201) {
         ls->last_contact_ms = time_mono_ms();
         cJSON *obj = cJSON_ParseWithLength(r->body, r->body_len);
@@ -252,9 +257,8 @@ read_done(void *arg, const struct kube_response *r)
 {
     struct lease *ls = arg;
     ls->req = 0;
-    report(ls, "read", r, r->status == 200 || r->status == 404); /* 404: not created yet */
-    if (r->status == 404) {
-        ls->last_contact_ms = time_mono_ms();
+    report(ls, false, r, r->status == 200 || r->status == 404); /* 404: not created yet */
+    if (r->status == 404) { /* the create that follows tells whether we can work with it */
         set(&ls->rv, NULL);
         set(&ls->holder, NULL);
         write_lease(ls, true, true);
@@ -271,7 +275,7 @@ read_done(void *arg, const struct kube_response *r)
     struct lease_view v = {ls->holder, ls->observed_at_ms, ls->duration_ms};
     enum lease_action a = lease_decide(&v, ls->identity, time_mono_ms());
     if (a == LEASE_WAIT) {
-        step_down(ls, "another holder renewed the lease"); /* no-op unless we led */
+        step_down(ls, "another replica holds the lease"); /* no-op unless we led */
         /* look again when it would expire if that is sooner than the retry period: a
          * takeover then comes at most lease duration + retry period after the last renewal */
         int64_t delay = ls->o.retry_period_ms,
@@ -317,7 +321,7 @@ lease_new(struct loop *l, struct kube_client *c, const struct lease_opts *o)
     ls->name = strdup(o->name);
     ls->identity = strdup(o->identity);
     ls->duration_ms = o->duration_ms;
-    ls->last_status = -1;
+    ls->said[0].status = ls->said[1].status = -1;
     ls->need_read = true;
     if (!ls->ns || !ls->name || !ls->identity) {
         lease_free(ls);

@@ -133,13 +133,9 @@ on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct otel_exporter *x = arg;
     size_t n = size * nmemb;
-    if (n > 12 && !strncasecmp(ptr, "Retry-After:", 12)) {
-        char v[32];
-        size_t len = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
-        memcpy(v, ptr + 12, len);
-        v[len] = 0;
-        x->retry_after_ms = kube_parse_retry_after(v);
-    }
+    int64_t ms = kube_retry_after_header(ptr, n);
+    if (ms != -2)
+        x->retry_after_ms = ms;
     return n;
 }
 

@@ -172,6 +172,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def blank_error(rec):
+    """A log line about a request that did not succeed, whose "error" is empty or null."""
+    st = rec.get("status")
+    if st is None or "error" not in rec or rec["error"] not in ("", None):
+        return False
+    return not (isinstance(st, str) and st.startswith("2"))
+
+
 class Operator:
     """The operator process; its JSON log lines are collected for assertions."""
 
@@ -240,6 +248,10 @@ class Operator:
                 self.proc.kill()
                 self.proc.wait()
         self.reader.join(5)
+        blank = [r for r in self.logs() if blank_error(r)]
+        if blank:  # issue 14: a failed request's log line always says what the server said
+            raise AssertionError("log lines of a non-2xx answer without the error text:\n" +
+                                 "\n".join(json.dumps(r) for r in blank[:5]))
         return self.proc.returncode
 
     def dump(self):

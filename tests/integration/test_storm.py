@@ -122,18 +122,28 @@ class NamespaceDeletionTest(StormBase):
         wait_until(all_running, 240, "every OMJob to run", interval=0.5)
         self.assertEqual(setup.stop(), 0, setup.dump())
         # INFO: a DEBUG line per cache change would make the test's log reader the bottleneck
-        self.op = Operator(self.fake.kubeconfig, env={"LOG_LEVEL": "INFO"})
+        # with leader election (defaults: 15 s lease, 10 s renew deadline, 2 s retry period)
+        self.op = Operator(self.fake.kubeconfig, "--leader-elect=true", "--operator-namespace",
+                           "default", env={"LOG_LEVEL": "INFO"})
         self.op.wait_ready(60)
+        self.op.wait_log(msg="became leader")
+
+        def reconciled():
+            text = self.op.get("/metrics")[1]
+            return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+                       if l.startswith("omjob_reconciliations_total{"))
+        # becoming leader resyncs every OMJob: let that pass before the storm
+        wait_until(lambda: reconciled() >= self.N, 60, "the leader's resync", interval=0.2)
         seq0 = self.fake.journal()[-1]["seq"]
 
         st, _ = self.fake.request("DELETE", "/api/v1/namespaces/%s" % doomed)
         self.assertEqual(st, 200)
         # meanwhile, a fresh OMJob elsewhere
         self.create(other, omjob("fresh", "exit 0"))
-        t0 = time.monotonic()
+        t0, w0 = time.monotonic(), time.time()
         wait_until(lambda: self.fake.request("GET", "/api/v1/namespaces/%s" % doomed)[0] == 404,
                    90, "the namespace to be gone", interval=0.25)
-        took = time.monotonic() - t0
+        took, w1 = time.monotonic() - t0, time.time()
         j = self.fake.journal(seq0)
         # one finalizer release per OMJob, in the release lane (5 x the default 20 writes/s)
         self.assertLess(took, self.N / 100 + 10, "namespace deletion took %.1f s" % took)
@@ -156,6 +166,14 @@ class NamespaceDeletionTest(StormBase):
         self.assertEqual(len([e for e in in_doomed if e.get("path", "").endswith("/pods")
                               and e.get("method") == "POST"]) - len(refused), 0)
         self.op.wait_log(msg="namespace is being deleted: releasing the OMJob without an exit handler")
+        # (b) the Lease was renewed on schedule throughout: every retry period, never near the
+        # renew deadline, and the leader never stepped down
+        times = [w0] + [e["ts"] for e in j if w0 <= e["ts"] <= w1 and e.get("method") == "PUT"
+                        and "/leases/" in e.get("path", "") and e.get("status") == 200] + [w1]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        self.assertLess(max(gaps), 2 + 1, "Lease renewal gaps %s" % gaps)
+        self.assertEqual(self.op.count_log(msg="leader lease lost: writes stopped, campaigning "
+                                               "again as a standby"), 0)
 
 
 if __name__ == "__main__":

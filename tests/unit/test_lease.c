@@ -176,3 +176,133 @@ TEST(config_refuses_lease_timings_client_go_refuses)
     const char *off[] = {"x", "--leader-elect=false", "--lease-duration-seconds", "10", NULL};
     T_EQ_INT(config_load(&c, 4, off, err, sizeof err), 0); /* no election: not checked */
 }
+
+/* --- the elector against a scripted API server (kube_client_new_fake) -------------------- */
+
+#include "kube/lease.h"
+
+#include <stdlib.h>
+
+struct script {
+    struct kube_req_spec last; /* the request waiting for an answer (strings not kept) */
+    char method[8];
+    unsigned flags;
+    uint64_t id;
+    int requests, started, lost;
+    bool pending;
+};
+
+static uint64_t
+script_submit(void *arg, const struct kube_req_spec *spec)
+{
+    struct script *s = arg;
+    s->last = *spec;
+    snprintf(s->method, sizeof s->method, "%s", spec->method);
+    s->flags = spec->flags;
+    s->pending = true;
+    s->requests++;
+    return ++s->id;
+}
+
+static void
+script_cancel(void *arg, uint64_t id)
+{
+    struct script *s = arg;
+    if (id == s->id)
+        s->pending = false;
+}
+
+static void
+answer(struct script *s, long status, const char *body)
+{
+    s->pending = false;
+    struct kube_response r = {status, body, strlen(body), status < 300 ? NULL : "refused", "",
+                              "", 0, 0};
+    s->last.done(s->last.arg, &r);
+}
+
+static void on_started(void *arg) { ((struct script *)arg)->started++; }
+static void on_lost(void *arg) { ((struct script *)arg)->lost++; }
+
+/* Runs the loop until a request waits for an answer, or until stop() holds. */
+static bool
+run_until(struct loop *l, struct script *s, bool (*stop)(const struct script *), int64_t max_ms)
+{
+    int64_t deadline = time_mono_ms() + max_ms;
+    while (!(stop ? stop(s) : s->pending) && time_mono_ms() < deadline)
+        loop_run_once(l, 10);
+    return stop ? stop(s) : s->pending;
+}
+
+static bool
+has_lost(const struct script *s)
+{
+    return s->lost > 0;
+}
+
+static int64_t late_after;
+
+static bool
+late(const struct script *s)
+{
+    (void)s;
+    return time_mono_ms() > late_after;
+}
+
+#define MINE "{\"metadata\":{\"resourceVersion\":\"7\"},\"spec\":{\"holderIdentity\":\"me\"," \
+             "\"renewTime\":\"2026-12-03T00:00:00.000000Z\",\"leaseDurationSeconds\":1}}"
+
+TEST(lease_leader_stops_at_its_deadline_while_a_renewal_hangs)
+{
+    struct loop *l = loop_new();
+    struct script s = {0};
+    struct kube_client *c = kube_client_new_fake(l, script_submit, script_cancel, &s);
+    struct lease_opts o = {.namespace = "ops", .name = "leader", .identity = "me",
+                           .duration_ms = 600, .renew_deadline_ms = 300, .retry_period_ms = 100,
+                           .on_started = on_started, .on_lost = on_lost, .arg = &s};
+    struct lease *ls = lease_new(l, c, &o);
+    T_ASSERT(ls);
+    lease_start(ls);
+    T_ASSERT(run_until(l, &s, NULL, 1000));
+    T_EQ_STR(s.method, "GET");
+    answer(&s, 404, "{}"); /* none yet: created at once */
+    T_EQ_STR(s.method, "POST");
+    T_EQ_INT(s.flags & KUBE_PRIORITY, KUBE_PRIORITY);
+    int64_t sent = time_mono_ms();
+    answer(&s, 201, MINE);
+    T_EQ_INT(s.started, 1);
+    T_ASSERT(lease_is_leader(ls));
+    /* the next renewal is one PUT on the version held, and the server never answers it */
+    T_ASSERT(run_until(l, &s, NULL, 1000));
+    T_EQ_STR(s.method, "PUT");
+    T_EQ_INT(s.flags & KUBE_PRIORITY, KUBE_PRIORITY);
+    int64_t put_sent = time_mono_ms();
+    T_ASSERT(run_until(l, &s, has_lost, 2000));
+    int64_t at = time_mono_ms();
+    T_EQ_INT(s.lost, 1);
+    T_ASSERT(!lease_is_leader(ls));
+    /* not before the deadline (counted from the create's send, a moment before `sent`), and
+     * promptly after it: by the timer, since nothing was answered */
+    T_ASSERT(at - sent >= 300 - 2);
+    T_ASSERT(at - sent < 300 + 250);
+    T_ASSERT(s.pending);             /* the renewal still hangs */
+    /* it answers after all, more than the renew deadline after it was sent: too late to
+     * count, still no leader */
+    late_after = put_sent + 300 + 20;
+    T_ASSERT(run_until(l, &s, late, 1000));
+    answer(&s, 200, MINE);
+    T_ASSERT(!lease_is_leader(ls));
+    T_EQ_INT(s.started, 1);
+    /* the next tick reads the lease: still ours, so renewed, and leading again, no restart */
+    T_ASSERT(run_until(l, &s, NULL, 1000));
+    T_EQ_STR(s.method, "GET");
+    answer(&s, 200, MINE);
+    T_EQ_STR(s.method, "PUT");
+    answer(&s, 200, MINE);
+    T_ASSERT(lease_is_leader(ls));
+    T_EQ_INT(s.started, 2);
+    T_EQ_INT(s.lost, 1);
+    lease_free(ls);
+    kube_client_free(c);
+    loop_free(l);
+}
