@@ -904,8 +904,8 @@ reconcile(void *arg, const char *key)
     struct view v = {.o = o, .j = o->payload, .deleting = o->deletion_ms != 0};
     ctl_log_run(o, 0);
     tracing_log_run(o->uid, 0);
-    if (phase_final(v.j->phase) && !v.j->trace_exported)
-        trace_finished(c, o, v.j);
+    if (phase_final(v.j->phase) && !v.j->trace_exported && !late_possible(v.j))
+        trace_finished(c, o, v.j); /* once a late report can no longer change the outcome */
     if (phase_final(v.j->phase) && !(o->finalizers & 2) && v.j->ttl_s < 0 && !late_possible(v.j))
         return; /* done, nothing left to do */
     if (!view_main(c, &v)) {

@@ -203,3 +203,18 @@ TEST(otel_kv_lists_are_bounded)
     T_EQ_INT(otel_parse_kv_list("novalue", kv, 2), -1);
     T_EQ_INT(otel_parse_kv_list("", kv, 2), 0);
 }
+
+#include "ctl/tracing.h"
+
+TEST(tracing_reads_the_exported_run_from_its_annotation)
+{
+    T_EQ_INT(tracing_exported_run(NULL), -1);
+    T_EQ_INT(tracing_exported_run("3/0123456789abcdef0123456789abcdef"), 3);
+    T_EQ_INT(tracing_exported_run("0/ab"), 0);
+    T_EQ_INT(tracing_exported_run("0123456789abcdef0123456789abcdef"), -1); /* an OMJob's value */
+    T_EQ_INT(tracing_exported_run("x/1"), -1);
+    char key[48];
+    tracing_task_key(key, "extract");
+    T_EQ_STR(key, "task:extract");
+    T_ASSERT(!tracing_on()); /* off unless started */
+}
