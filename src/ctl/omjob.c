@@ -157,6 +157,7 @@ struct omjob_ctl {
     struct workqueue *queue;
     struct writer *writer;   /* one write in flight per OMJob */
     struct strset *gone;     /* pod keys confirmed absent by a GET (404) */
+    struct strset *created;  /* pod keys we created whose creation status does not show yet */
     bool ns_unreadable;      /* namespaces cannot be read (RBAC): learnt from 403s only */
     struct metric *m_reconciles, *m_pods, *m_transitions, *m_active, *m_duration, *m_late;
 };
@@ -217,11 +218,34 @@ exit_start_deadline(const struct kobj *pod, const struct omjob_obj *j)
 }
 
 static bool
-confirmed_gone(struct omjob_ctl *c, const char *ns, const char *pod)
+in_set(const struct strset *set, const char *ns, const char *pod)
 {
     char key[200];
     snprintf(key, sizeof key, "%s/%s", ns, pod);
-    return strset_has(c->gone, key);
+    return strset_has(set, key);
+}
+
+static bool
+confirmed_gone(struct omjob_ctl *c, const char *ns, const char *pod)
+{
+    return in_set(c->gone, ns, pod);
+}
+
+static void
+forget_created(struct omjob_ctl *c, const char *ns, const char *pod)
+{
+    char key[200];
+    snprintf(key, sizeof key, "%s/%s", ns, pod);
+    strset_del(c->created, key);
+}
+
+/* A pod we created (201) that the OMJob's status does not name yet: should it be gone before
+ * its status write lands (writes backed up, the pod deleted at once), it was still created and
+ * must not be created again. In memory only: the status write is what survives a restart. */
+static bool
+created_unrecorded(struct omjob_ctl *c, const char *ns, const char *pod)
+{
+    return in_set(c->created, ns, pod);
 }
 
 static enum step_state
@@ -258,6 +282,21 @@ pod_or_last(struct omjob_ctl *c, const struct view *v, const struct step_view *s
 
 /* Derives the main step. Absent pods are LOST only once a GET confirmed it (a relist that
  * raced with our create must not invent a lost pod). Returns false if a GET is needed. */
+/* The status now names what was created: the memory of it is no longer needed. */
+static void
+forget_recorded(struct omjob_ctl *c, const struct view *v)
+{
+    char name[64];
+    if (v->j->started) {
+        naming_child(name, v->o->name, "main");
+        forget_created(c, v->o->ns, name);
+    }
+    for (int i = 0; i < v->j->exit_attempts && i < MAX_EXIT_ATTEMPTS; i++) {
+        exit_pod_name(name, v->o->name, i);
+        forget_created(c, v->o->ns, name);
+    }
+}
+
 static bool
 view_main(struct omjob_ctl *c, struct view *v)
 {
@@ -279,7 +318,7 @@ view_main(struct omjob_ctl *c, struct view *v)
         const struct pod_state *ps = m->pod->payload;
         m->out = pod_classify(m->pod, ps, ctl_node_of(c->ctl, ps), now,
                               c->ctl->cfg->node_lost_grace_s * 1000, main_start_deadline(j));
-    } else if (j->started) {
+    } else if (j->started || created_unrecorded(c, v->o->ns, m->name)) {
         const struct pod_state *last = pod_or_last(c, v, m);
         if (!last && !confirmed_gone(c, v->o->ns, m->name))
             return false;
@@ -302,7 +341,8 @@ view_exit(struct omjob_ctl *c, struct view *v)
     char name[64];
     for (; created < MAX_EXIT_ATTEMPTS; created++) {
         exit_pod_name(name, v->o->name, created);
-        if (!nswatch_get(&c->ctl->pods, v->o->ns, name))
+        if (!nswatch_get(&c->ctl->pods, v->o->ns, name) &&
+            !created_unrecorded(c, v->o->ns, name))
             break;
     }
     v->exits_created = created;
@@ -908,6 +948,7 @@ reconcile(void *arg, const char *key)
         trace_finished(c, o, v.j); /* once a late report can no longer change the outcome */
     if (phase_final(v.j->phase) && !(o->finalizers & 2) && v.j->ttl_s < 0 && !late_possible(v.j))
         return; /* done, nothing left to do */
+    forget_recorded(c, &v);
     if (!view_main(c, &v)) {
         confirm_gone(c, &v, v.main.name);
         return;
@@ -949,6 +990,7 @@ record_pod_created(struct omjob_ctl *c, const struct write_op *op, const struct 
     char key[200];
     snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
     strset_del(c->gone, key);
+    strset_add(c->created, key); /* 201 or AlreadyExists: it exists, whatever comes next */
 }
 
 static void
@@ -1133,10 +1175,12 @@ on_omjob(void *arg, enum informer_event ev, const struct kobj *o)
         naming_child(name, o->name, "main");
         snprintf(key, sizeof key, "%s/%s", o->ns, name);
         strset_del(c->gone, key);
+        strset_del(c->created, key);
         for (int i = 0; i < MAX_EXIT_ATTEMPTS; i++) {
             exit_pod_name(name, o->name, i);
             snprintf(key, sizeof key, "%s/%s", o->ns, name);
             strset_del(c->gone, key);
+            strset_del(c->created, key);
         }
         return;
     }
@@ -1210,6 +1254,7 @@ omjob_ctl_new(struct ctl *ctl)
     c->writer = writer_new(ctl->client, op_done, op_lookup, c);
     ctl_log_kind(c->queue, c->writer, "omjob");
     c->gone = strset_new();
+    c->created = strset_new();
     static const char *const l_status[] = {"status", NULL};
     static const char *const l_type[] = {"type", NULL};
     static const char *const l_phase[] = {"phase", NULL};
@@ -1230,7 +1275,7 @@ omjob_ctl_new(struct ctl *ctl)
                                 "Pod outcomes recorded as NodeLost and corrected by a late report",
                                 l_late);
     metrics_on_scrape(scrape, c);
-    if (!c->queue || !c->writer || !c->gone ||
+    if (!c->queue || !c->writer || !c->gone || !c->created ||
         nswatch_init(&c->omjobs, ctl->loop, ctl->client, ctl->cfg->watch_namespaces, API_PREFIX,
                      "omjobs", NULL, &kind_omjob, ctl->cfg->watch_timeout_s, on_omjob, c)) {
         omjob_ctl_free(c);
@@ -1261,5 +1306,6 @@ omjob_ctl_free(struct omjob_ctl *c)
     nswatch_free(&c->omjobs);
     workqueue_free(c->queue);
     strset_free(c->gone);
+    strset_free(c->created);
     free(c);
 }

@@ -303,6 +303,22 @@ class OMJobFaultsTest(Base):
         self.assertEqual(o["status"]["phase"], "Succeeded")
         self.assert_once("flaky")
 
+    def test_main_pod_deleted_before_its_creation_is_on_record_is_not_created_again(self):
+        # the soak's finding: the status naming the main pod comes late (there: writes backed
+        # up; here: the first ones refused), and the pod is deleted before it lands; the
+        # operator must not create it again
+        self.fake.control("faults", {"fail_next": 2, "status": 422,
+                                     "match": "/omjobs/early/status", "method": "PATCH"})
+        self.create(omjob("early", "hang"))
+        wait_until(lambda: self.pod("early-main") is not None, 20, "main pod created")
+        st, _ = self.fake.request("DELETE", "/api/v1/namespaces/%s/pods/early-main?gracePeriodSeconds=0" % NS)
+        self.assertEqual(st, 200)
+        o = self.wait_phase("early", "Succeeded", "Failed")
+        self.assertEqual(o["status"]["phase"], "Failed")
+        self.assertEqual(o["status"]["mainPodReason"], "Deleted")
+        self.assertEqual(self.exit_env("early")["pipelineStatus"], "failed")
+        self.assert_once("early")
+
     def test_operator_sigkilled_at_each_stage_resumes_without_duplicates(self):
         # while the main pod runs
         self.create(omjob("crash", "sleep 3; exit 0", exit_script="sleep 2; exit 0"))
