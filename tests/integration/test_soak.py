@@ -87,6 +87,15 @@ class SoakTest(unittest.TestCase):
         self.assertEqual(st, 200, lst)
         return {o["metadata"]["name"]: o for o in lst["items"]}
 
+    def creations(self):
+        """How many times each pod was created (201), from the fake's journal."""
+        counts = {}
+        for j in self.fake.journal():
+            if (j.get("method") == "POST" and j.get("status") == 201
+                    and j.get("path") == "/api/v1/namespaces/%s/pods" % NS):
+                counts[j.get("name")] = counts.get(j.get("name"), 0) + 1
+        return counts
+
     def test_soak(self):
         rng = random.Random(SEED)
         sys.stderr.write("\nsoak: %d OMJobs, %d kills, seed %d\n" % (JOBS, KILLS, SEED))
@@ -136,18 +145,16 @@ class SoakTest(unittest.TestCase):
                 break
             if time.monotonic() > deadline:
                 missing = [n for n in names if n not in done][:10]
-                self.fail("soak: %d of %d OMJobs finished; e.g. %s: %s\n%s" % (
-                    len(done), JOBS, missing, json.dumps((self.phases().get(missing[0]) or {})
-                                                         .get("status")), self.op.dump()))
+                twice = sorted(p for p, k in self.creations().items() if k > 1)
+                self.fail("soak (seed %d): %d of %d OMJobs finished; e.g. %s: %s\n"
+                          "pods created more than once (%d): %s\n%s" % (
+                              SEED, len(done), JOBS, missing,
+                              json.dumps((self.phases().get(missing[0]) or {}).get("status")),
+                              len(twice), twice[:20], self.op.dump()))
             time.sleep(0.2)
         rss.append(("end", rss_kib(self.op.proc.pid)))
 
-        journal = self.fake.journal()
-        creations = {}
-        for j in journal:
-            if (j.get("method") == "POST" and j.get("status") == 201
-                    and j.get("path") == "/api/v1/namespaces/%s/pods" % NS):
-                creations[j.get("name")] = creations.get(j.get("name"), 0) + 1
+        creations = self.creations()
         st, pods = self.fake.request("GET", "/api/v1/namespaces/%s/pods" % NS)
         env_of = {p["metadata"]["name"]: {e["name"]: e.get("value")
                                           for e in p["spec"]["containers"][0].get("env", [])}
