@@ -544,6 +544,22 @@ def wait_succeeded(op, n, timeout, what):
     wait_until(done, timeout, what, interval=0.05)
 
 
+def single_write_floor(fake, n, prefix, ns="default"):
+    """The fake's own single-write latency, in the same run: n pod POSTs by the driver, one after the
+    other on its warm keep-alive connection (pods that never schedule). Returns the round trips (s);
+    the journal has the fake's own part (ts - t_in) of each."""
+    rt = []
+    for i in range(n):
+        body = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "%s-%d" % (prefix, i), "namespace": ns},
+                "spec": {"restartPolicy": "Never", "nodeSelector": {"no": "such-node"},
+                         "containers": [{"name": "main", "image": "busybox:1.36"}]}}
+        t = time.perf_counter()
+        fake.request("POST", "/api/v1/namespaces/%s/pods" % ns, body)
+        rt.append(time.perf_counter() - t)
+    return rt
+
+
 def phase_latency():
     """N OMJobs submitted at a steady rate; per OMJob, from the fake's journal: the watch event that
     delivered the main pod's terminal phase to the operator → the POST that created <name>-exit."""
@@ -557,15 +573,7 @@ def phase_latency():
         seq = fake.seq() or 0
         # the fake's own service time for a pod POST, seen from this driver (an upper bound of the
         # fake's share of each latency sample: the POST is journaled after it was answered)
-        rt = []
-        for i in range(30):
-            body = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": "probe-%d" % i, "namespace": "default"},
-                    "spec": {"restartPolicy": "Never", "nodeSelector": {"no": "such-node"},
-                             "containers": [{"name": "main", "image": "busybox:1.36"}]}}
-            t = time.perf_counter()
-            fake.request("POST", "/api/v1/namespaces/default/pods", body)
-            rt.append(time.perf_counter() - t)
+        rt = single_write_floor(fake, 100, "probe")
         names = ["lat-%04d" % i for i in range(n)]
         c0, f0 = cpu_of(op.pid), fake.sample()["cpu"]
         t0 = time.monotonic()
@@ -580,15 +588,34 @@ def phase_latency():
         c1, f1 = cpu_of(op.pid), fake.sample()["cpu"]
         j = fake.journal(seq)
         op.stop()
-        ev, post = {}, {}
+        ev, post, added, mpost, srv = {}, {}, {}, {}, []
         for e in j:
             if e.get("watch_event") and e.get("kind") == "Pod" and e.get("phase") in ("Succeeded", "Failed") \
                     and e["name"].endswith("-main"):
                 ev.setdefault(e["name"][:-5], e["ts"])
+            elif e.get("watch_event") == "ADDED" and e.get("kind") == "OMJob":
+                added.setdefault(e["name"], e["ts"])
             elif e.get("method") == "POST" and e.get("status") == 201 and e.get("kind") == "Pod" \
                     and e.get("user") == "admin" and (e.get("name") or "").endswith("-exit"):
-                post.setdefault(e["name"][:-5], e["ts"])
-        lat = [post[k] - ev[k] for k in names if k in ev and k in post]
+                post.setdefault(e["name"][:-5], (e["t_in"], e["ts"]))
+            elif e.get("method") == "POST" and e.get("status") == 201 and e.get("kind") == "Pod" \
+                    and e.get("user") == "admin" and (e.get("name") or "").endswith("-main"):
+                mpost.setdefault(e["name"][:-5], (e["t_in"], e["ts"]))
+            elif e.get("method") == "POST" and e.get("user") == "bench" and (e.get("name") or "").startswith("probe-"):
+                srv.append(e["ts"] - e["t_in"])
+        lat = [post[k][1] - ev[k] for k in names if k in ev and k in post]
+        lat_in = [post[k][0] - ev[k] for k in names if k in ev and k in post]
+        m_in = [mpost[k][0] - added[k] for k in names if k in added and k in mpost]
+        m_201 = [mpost[k][1] - added[k] for k in names if k in added and k in mpost]
+        floor = {"driver_rt_p50": pct(rt, 50), "driver_rt_p95": pct(rt, 95), "driver_rt_min": min(rt),
+                 "server_p50": pct(srv, 50) if srv else None, "server_p95": pct(srv, 95) if srv else None,
+                 "n": len(rt)}
+        def dist(v):
+            return {"p50": pct(v, 50), "p95": pct(v, 95), "p99": pct(v, 99), "max": max(v), "min": min(v),
+                    "samples": len(v)} if v else None
+        R["reaction"] = {"floor": floor, "main_sent": dist(m_in), "main_201": dist(m_201),
+                         "exit_sent": dist(lat_in), "exit_201": dist(lat)}
+        log("reaction", R["reaction"])
         R["latency"] = {"n": n, "rate_per_s": rate, "samples": len(lat),
                         "p50": pct(lat, 50), "p95": pct(lat, 95), "p99": pct(lat, 99), "max": max(lat),
                         "min": min(lat), "mean": statistics.mean(lat),
@@ -601,6 +628,45 @@ def phase_latency():
                         for k, v in R["latency"].items()})
     finally:
         fake.stop()
+
+
+WRITE_TYPES = ("pod POST", "status PATCH", "finalizer PATCH", "Event POST", "Event PATCH", "other")
+
+
+def write_type(e):
+    """What an operator write in the journal is: pod POST, status PATCH, finalizer PATCH (a PATCH of the
+    object itself: the operator patches only its finalizer there), Event POST/PATCH, or other."""
+    m, k, path = e["method"], e.get("kind"), e.get("path") or ""
+    if k == "Pod" and m == "POST":
+        return "pod POST"
+    if k == "Event" and m in ("POST", "PATCH"):
+        return "Event " + m
+    if m == "PATCH" and path.endswith("/status"):
+        return "status PATCH"
+    if m == "PATCH" and k in ("OMJob", "Observatory", "SequentialJob", "CronOMJob"):
+        return "finalizer PATCH"
+    return "other"
+
+
+def writes_by_type(j, n):
+    """Operator writes per run by type, from a journal slice covering n runs."""
+    out = {t: 0 for t in WRITE_TYPES}
+    other, refused = {}, {}
+    for e in j:
+        if e.get("user") == "admin" and e.get("method") in ("POST", "PUT", "PATCH", "DELETE") \
+                and e.get("kind") != "Lease":
+            t = write_type(e)
+            out[t] += 1
+            if not 200 <= (e.get("status") or 0) < 300:
+                k = "%s → %s" % (t, e.get("status"))
+                refused[k] = refused.get(k, 0) + 1
+            if t == "other":
+                k = "%s %s" % (e["method"], e.get("kind"))
+                other[k] = other.get(k, 0) + 1
+    total = sum(out.values())
+    return {"runs": n, "total": total, "per_run": total / n if n else None,
+            "by_type": {t: v / n for t, v in out.items()}, "other": other,
+            "not_2xx": refused}
 
 
 def phase_throughput():
@@ -656,8 +722,148 @@ def phase_throughput():
                            "events_posted": by.get("POST Event", 0),
                            "operator_rss_after": s1["VmRSS"], "operator_hwm": s1["VmHWM"],
                            "fake_rss_after": f1["VmRSS"], "phases": phases, "second": second,
+                           "writes_per_run": writes_by_type(j, phases.get("Succeeded", 0)),
                            "flags": "--qps 100000 --burst 100000 --leader-elect=false", "time_scale": "0.001"}
         log("throughput", R["throughput"])
+    finally:
+        fake.stop()
+
+
+OBS_PATH = "/apis/workflow.seventh-horizon.io/v1alpha1/namespaces/%s/observatories"
+SEQ_PATH = "/apis/batch.example.com/v1alpha1/namespaces/%s/sequentialjobs"
+
+
+def phase_writes():
+    """Writes per successful run of each kind that runs pods: n OMJobs, Observatories (tasks a → b, and
+    an onExit task) and SequentialJobs (two steps), one kind after the other, counted from the journal."""
+    n = 20
+    fake = Fake(time_scale="0.01").start()
+    try:
+        fake.ensure_ns(NS)
+        op = Operator(fake, "--qps", "1000", "--burst", "1000", name="writes").start()
+        op.wait_ready(30)
+        settle(op, 0.3)
+        out = {}
+        step = lambda img, sc: {"image": img, "command": ["sh", "-c"], "args": [sc]}  # noqa: E731
+        kinds = (
+            ("OMJob", OMJ_PATH, lambda i: omjob("w-%02d" % i)),
+            ("Observatory", OBS_PATH, lambda i: {
+                "apiVersion": "workflow.seventh-horizon.io/v1alpha1", "kind": "Observatory",
+                "metadata": {"name": "obs-%02d" % i, "namespace": NS},
+                "spec": {"tasks": [dict(step("busybox:1.36", "exit 0"), name="a"),
+                                   dict(step("busybox:1.36", "exit 0"), name="b", dependencies=["a"])],
+                         "onExit": step("busybox:1.36", "exit 0")}}),
+            ("SequentialJob", SEQ_PATH, lambda i: {
+                "apiVersion": "batch.example.com/v1alpha1", "kind": "SequentialJob",
+                "metadata": {"name": "seq-%02d" % i, "namespace": NS},
+                "spec": {"containers": [{"name": "s%d" % k, "image": "busybox:1.36",
+                                         "command": ["sh", "-c", "exit 0"]} for k in range(2)]}}))
+        for kind, path, make in kinds:
+            seq = fake.seq() or 0
+            for i in range(n):
+                st, o = fake.request("POST", path % NS, make(i))
+                if st != 201:
+                    raise RuntimeError("create %s: %s %s" % (kind, st, o))
+
+            def done():
+                st, o = fake.request("GET", path % NS)
+                ph = [(x.get("status") or {}).get("phase") for x in o["items"]]
+                return st == 200 and len(ph) == n and all(p in ("Succeeded", "Failed") for p in ph)
+            wait_until(done, 120, "the %s runs" % kind, interval=0.2)
+            settle(op, 1.0)
+            st, o = fake.request("GET", path % NS)
+            ok = sum(1 for x in o["items"] if (x.get("status") or {}).get("phase") == "Succeeded")
+            w = writes_by_type(fake.journal(seq), ok)
+            w["succeeded"] = ok
+            out[kind] = w
+            # the next kind's count starts from a quiet operator: this kind's objects stay, finished
+        op.stop()
+        R["writes"] = out
+        log("writes", out)
+    finally:
+        fake.stop()
+
+
+def phase_storm():
+    """Issue 13's storm figure: N OMJobs in namespace "storm" whose every write is refused for good
+    (finalizer/status PATCHes 422, pod POSTs 403, as a real server refuses them), submitted at once,
+    while fresh OMJobs are created in NS at a steady rate. Operator at the default --qps/--burst,
+    --leader-elect=true. From the journal: each fresh OMJob's ADDED → its main pod POST, and the gaps
+    between successive Lease renewals (PUTs answered 200) over the storm."""
+    n = 1000 if not QUICK else 200
+    rate, fresh_n = 2.0, 60 if not QUICK else 20
+    fake = Fake(time_scale="0.01").start()
+    try:
+        fake.ensure_ns(NS)
+        fake.ensure_ns("storm")
+        op = Operator(fake, leader_elect=True, name="storm").start()
+        op.wait_ready(60)
+        settle(op, 0.3)
+        for rule in ({"fail_next": 10 ** 6, "status": 422, "method": "PATCH", "match": "/namespaces/storm/omjobs/"},
+                     {"fail_next": 10 ** 6, "status": 403, "method": "POST", "match": "/namespaces/storm/pods"}):
+            fake.control("faults", rule)
+        seq = fake.seq() or 0
+        c0, f0 = cpu_of(op.pid), fake.sample()["cpu"]
+        t_storm = time.time()
+
+        def storm_one(i):
+            body = omjob("storm-%04d" % i)
+            body["metadata"]["namespace"] = "storm"
+            st, o = fake.request("POST", OMJ_PATH % "storm", body)
+            if st != 201:
+                raise RuntimeError("create storm-%04d: %s %s" % (i, st, o))
+        th = threading.Thread(target=parallel, args=(storm_one, range(n), 4), daemon=True)
+        th.start()
+        names = ["fresh-%03d" % i for i in range(fresh_n)]
+        t0 = time.monotonic()
+        for i, name in enumerate(names):
+            delay = t0 + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            st, o = fake.request("POST", OMJ_PATH % NS, omjob(name, main_script="sleep 3600"))
+            if st != 201:
+                raise RuntimeError("create %s: %s" % (name, st))
+        th.join(120)
+
+        def all_fresh():
+            st, o = fake.request("GET", "/api/v1/namespaces/%s/pods?labelSelector=omjob.pipelines.openmetadata.org/pod-type%%3Dmain" % NS)
+            return st == 200 and len(o["items"]) >= fresh_n
+        try:
+            wait_until(all_fresh, 60, "the fresh OMJobs' main pods", interval=0.2)
+        except TimeoutError:
+            NOTES.append("storm: not every fresh OMJob had its main pod 60 s after the last was created")
+        t_end = time.time()
+        c1, f1 = cpu_of(op.pid), fake.sample()["cpu"]
+        j = fake.journal(seq)
+        op.stop()
+        added, mpost, lease = {}, {}, []
+        storm_writes = {}
+        for e in j:
+            if e.get("watch_event") == "ADDED" and e.get("kind") == "OMJob" and e.get("namespace") == NS:
+                added.setdefault(e["name"], e["ts"])
+            elif e.get("user") == "admin" and e.get("method") == "POST" and e.get("kind") == "Pod" \
+                    and e.get("namespace") == NS and e.get("status") == 201 and (e.get("name") or "").endswith("-main"):
+                mpost.setdefault(e["name"][:-5], (e["t_in"], e["ts"]))
+            elif e.get("user") == "admin" and e.get("kind") == "Lease" and e.get("method") == "PUT" \
+                    and e.get("status") == 200:
+                lease.append(e["ts"])
+            # an injected fault is answered before authentication: no user in its entry
+            if e.get("user") != "bench" and "/namespaces/storm/" in (e.get("path") or "") \
+                    and e.get("method") in ("POST", "PATCH", "PUT", "DELETE"):
+                k = "%s %s %s" % (e["method"], e["path"].split("/")[-1] if e["path"].endswith("/status")
+                                  else e["path"].split("/")[-2 if e["method"] != "POST" else -1], e.get("status"))
+                storm_writes[k] = storm_writes.get(k, 0) + 1
+        lat = [mpost[k][1] - added[k] for k in names if k in added and k in mpost]
+        gaps = [b - a for a, b in zip(lease, lease[1:])]
+        R["storm"] = {"n": n, "fresh": fresh_n, "rate_per_s": rate, "samples": len(lat),
+                      "p50": pct(lat, 50), "p99": pct(lat, 99), "max": max(lat) if lat else None,
+                      "lease_renewals": len(lease), "lease_gap_max": max(gaps) if gaps else None,
+                      "lease_gap_p50": pct(gaps, 50) if gaps else None, "window_s": t_end - t_storm,
+                      "storm_writes": storm_writes, "operator_cpu_s": c1 - c0, "fake_cpu_s": f1 - f0,
+                      "flags": "(default --qps/--burst) --leader-elect=true"}
+        if len(lat) != fresh_n:
+            NOTES.append("storm: only %d of %d fresh OMJobs got their main pod in the window" % (len(lat), fresh_n))
+        log("storm", R["storm"])
     finally:
         fake.stop()
 
@@ -1355,7 +1561,8 @@ def main():
     log("machine", R["machine"])
     failed = []
     phases = [("Sizes", phase_sizes), ("Start-up and memory", phase_memory_and_startup),
-              ("Reaction latency", phase_latency), ("Throughput", phase_throughput),
+              ("Reaction latency", phase_latency), ("Writes per run", phase_writes),
+              ("Throughput", phase_throughput), ("Storm", phase_storm),
               ("Instructions per reconcile (callgrind)", phase_callgrind), ("Idle cost", phase_idle),
               ("Tracing cost", phase_tracing)]
     only = os.environ.get("BENCH_ONLY")
