@@ -659,14 +659,16 @@ def wait_succeeded(op, n, timeout, what):
 
 def single_write_floor(fake, n, prefix, ns="default"):
     """The fake's own single-write latency, in the same run: n pod POSTs by the driver, one after the
-    other on its warm keep-alive connection (pods that never schedule). Returns the round trips (s);
+    other on its warm keep-alive connection (pods that never schedule, with the main pod's env: the
+    same size of write as the operator's main pod POST). Returns the round trips (s);
     the journal has the fake's own part (ts - t_in) of each."""
     rt = []
     for i in range(n):
         body = {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": "%s-%d" % (prefix, i), "namespace": ns},
                 "spec": {"restartPolicy": "Never", "nodeSelector": {"no": "such-node"},
-                         "containers": [{"name": "main", "image": "busybox:1.36"}]}}
+                         "containers": [{"name": "main", "image": "busybox:1.36", "command": ["sh", "-c", "exit 0"],
+                                         "env": realistic_env("%s-%d" % (prefix, i))}]}}
         t = time.perf_counter()
         fake.request("POST", "/api/v1/namespaces/%s/pods" % ns, body)
         rt.append(time.perf_counter() - t)

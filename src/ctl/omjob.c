@@ -823,14 +823,19 @@ act(struct omjob_ctl *c, struct view *v)
         if (v->main.state == STEP_RUNNING && v->main.pod && !v->main.pod->deletion_ms)
             return delete_pod(c, v, v->main.name) == 0;
     } else if (!final && !ours) {
-        if (set_finalizer(c, v, true))
-            return false;
         /* The main pod in the same round trip: its POST does not wait for the finalizer's
-         * answer (issue 16). Should the OMJob be deleted before the finalizer is on, the
-         * pod, seconds before its container could start, goes with its owner. */
+         * answer (issue 16), and goes on the wire first, so that the server answers it
+         * first (one write's latency to the main pod). Should the OMJob be deleted before
+         * the finalizer is on, the pod, seconds before its container could start, goes with
+         * its owner; should the finalizer PATCH fail, the next reconcile sends it again
+         * (the pod exists by then: AlreadyExists is not a second run). */
         size_t start[2];
-        if (engine_ready(v->steps, 2, 0, start) && start[0] == 0 && create_pod(c, v, true, err,
-                                                                               sizeof err) == -2)
+        int rc = 1;
+        if (engine_ready(v->steps, 2, 0, start) && start[0] == 0)
+            rc = create_pod(c, v, true, err, sizeof err);
+        if (set_finalizer(c, v, true))
+            return rc == 0;
+        if (rc == -2)
             fail_invalid(c, v, err);
         return true;
     }
