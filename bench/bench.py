@@ -635,7 +635,7 @@ def phase_memory_and_startup():
                                                     "fake_cpu_s": fake.sample()["cpu"] - f0})
                 have = n
                 fake.control("journal/clear", {})
-            points.append(memory_point(fake, n, 10 if n == 0 else (3 if n == steps[-1] else 1)))
+            points.append(memory_point(fake, n, 10 if n == 0 else 1))
         R["memory"] = points
     finally:
         fake.stop()
