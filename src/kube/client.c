@@ -72,6 +72,7 @@ struct kube_client {
     struct kube_config *cfg;
     struct kube_client_opts opts;
     CURLM *multi;
+    CURLSH *share; /* TLS sessions: a new connection resumes one (no full handshake) */
     struct tls *tls;
     struct curl_slist *resolve;
     char base_url[300];
@@ -324,6 +325,8 @@ req_start(struct req *r)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->opts.connect_timeout_s);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, r->timeout_s > 0 ? r->timeout_s : c->opts.request_timeout_s);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (c->share)
+        curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     if (c->resolve)
         curl_easy_setopt(e, CURLOPT_RESOLVE, c->resolve);
@@ -880,6 +883,12 @@ kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_clien
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 32L);
+    /* Every request has its own easy handle; without a share each new connection would
+     * make a full TLS handshake (issue 16: start-up, bursts). One thread: no lock callbacks.
+     * Without it (out of memory) every connection just does a full handshake. */
+    c->share = curl_share_init();
+    if (c->share)
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     if (cfg->token_file)
         c->token_timer = loop_timer_add(l, TOKEN_RELOAD_MS, on_token_timer, c);
     return c;
@@ -915,6 +924,8 @@ kube_client_free(struct kube_client *c)
     loop_timer_cancel(c->loop, c->token_timer);
     if (c->multi)
         curl_multi_cleanup(c->multi);
+    if (c->share)
+        curl_share_cleanup(c->share);
     for (int i = 0; i < LANES; i++) {
         loop_timer_cancel(c->loop, c->lanes[i].timer);
         fairq_free(c->lanes[i].q);
