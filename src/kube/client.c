@@ -65,6 +65,7 @@ struct req {
     uint64_t retry_timer;
     struct req *prev, *next; /* all live requests */
     struct fairq_node *qnode; /* waiting in the write queue */
+    bool held; /* started while the first connection was being set up: waits for it */
 };
 
 struct kube_client {
@@ -73,6 +74,11 @@ struct kube_client {
     struct kube_client_opts opts;
     CURLM *multi;
     CURLSH *share; /* TLS sessions: a new connection resumes one (no full handshake) */
+    /* The first request goes alone; the others wait until its connection answers, so
+     * that they resume its TLS session (start-up: one full handshake, not one per LIST). */
+    enum { WARM_COLD, WARM_WAITING, WARM_DONE } warm;
+    uint64_t warm_id;    /* the first request */
+    uint64_t warm_timer; /* releases the held requests outside curl's callbacks */
     struct tls *tls;
     struct curl_slist *resolve;
     char base_url[300];
@@ -221,12 +227,16 @@ curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
 
 /* --- requests ------------------------------------------------------------------------ */
 
+static void warm_done(struct kube_client *c, const struct req *r);
+
 static void
 req_free(struct req *r)
 {
     struct kube_client *c = r->c;
+    warm_done(c, r);
     if (r->easy) {
-        curl_multi_remove_handle(c->multi, r->easy);
+        if (!r->held)
+            curl_multi_remove_handle(c->multi, r->easy);
         curl_easy_cleanup(r->easy);
     }
     loop_timer_cancel(c->loop, r->retry_timer);
@@ -273,6 +283,7 @@ on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct req *r = arg;
     size_t n = size * nmemb;
+    warm_done(r->c, r);
     if (n > 12 && !strncasecmp(ptr, "Retry-After:", 12)) {
         char v[32];
         size_t len = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
@@ -353,9 +364,45 @@ req_start(struct req *r)
     }
     c->stats.requests++;
     r->started_ms = time_mono_ms();
+    if (c->share && c->warm == WARM_WAITING) {
+        r->held = true;
+        return 0;
+    }
+    if (c->share && c->warm == WARM_COLD) {
+        c->warm = WARM_WAITING;
+        c->warm_id = r->id;
+    }
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
         return -1;
     return 0;
+}
+
+static void deliver(struct req *r, long status, const char *error);
+
+static void
+on_warm_timer(struct loop *l, void *arg)
+{
+    (void)l;
+    struct kube_client *c = arg;
+    c->warm_timer = 0;
+    for (struct req *r = c->reqs, *next; r; r = next) {
+        next = r->next;
+        if (!r->held)
+            continue;
+        r->held = false;
+        if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK)
+            deliver(r, 0, "could not start the request");
+    }
+}
+
+/* The first request's connection answered (or the request ended): the held ones go. */
+static void
+warm_done(struct kube_client *c, const struct req *r)
+{
+    if (c->warm != WARM_WAITING || r->id != c->warm_id)
+        return;
+    c->warm = WARM_DONE;
+    c->warm_timer = loop_timer_add(c->loop, 0, on_warm_timer, c);
 }
 
 /* Frees the request, then calls its callback with the body it owned. */
@@ -438,6 +485,7 @@ static void
 finish(struct req *r, CURLcode cc)
 {
     struct kube_client *c = r->c;
+    warm_done(c, r);
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     observe(c, r, cc == CURLE_OK || cc == CURLE_WRITE_ERROR ? status : 0);
@@ -922,6 +970,7 @@ kube_client_free(struct kube_client *c)
         kube_client_remove_easy(c, c->easy[i].easy);
     loop_timer_cancel(c->loop, c->curl_timer);
     loop_timer_cancel(c->loop, c->token_timer);
+    loop_timer_cancel(c->loop, c->warm_timer);
     if (c->multi)
         curl_multi_cleanup(c->multi);
     if (c->share)
