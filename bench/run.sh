@@ -2,7 +2,7 @@
 # `make bench`: runs bench/bench.py (Debian's python3) against the fake API server with the release
 # binary build/omjob-operator and writes bench/RESULTS.md (+ bench/results.json).
 # Bounded: GNU timeout runs the driver in its own process group and, after BENCH_TIMEOUT seconds
-# (default 570 < 10 min), signals the whole group; the trap kills whatever of that group is left
+# (default 900 s), signals the whole group; the trap kills whatever of that group is left
 # (the fakes, operators and valgrind the driver started) — nothing else.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +11,7 @@ cd "$top"
 [ -x /usr/bin/python3 ] || { echo "bench: /usr/bin/python3 missing" >&2; exit 1; }
 
 start=$(date +%s)
-timeout -k 15 "${BENCH_TIMEOUT:-570}" /usr/bin/python3 bench/bench.py &
+timeout -k 15 "${BENCH_TIMEOUT:-900}" /usr/bin/python3 bench/bench.py &
 pid=$!
 cleanup() {
 	kill -TERM -- "-$pid" 2>/dev/null || true

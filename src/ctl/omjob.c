@@ -777,10 +777,14 @@ note_transitions(struct omjob_ctl *c, const struct view *v)
         double d = ps ? seconds_between(ps->started_ms, ps->finished_ms) : -1;
         if (d >= 0 && !v->main_late)
             metrics_observe(c->m_duration, d, "main");
-        event_record(c->ctl->events, &ref, v->main.state == STEP_SUCCEEDED ? "Normal" : "Warning",
-                     "MainPodCompleted", "main pod %s ended: %s, exit code %d%s%s", v->main.name,
-                     v->main.out.reason ? v->main.out.reason : "", v->main.out.exit_code,
-                     v->main_late ? ": " : "", v->main_late ? v->main.out.message : "");
+        /* Only the news a user acts on (issue 16: each Event is a write): a failed main pod
+         * or a late correction. A success is told once, by OMJobCompleted. */
+        if (v->main.state != STEP_SUCCEEDED || v->main_late)
+            event_record(c->ctl->events, &ref,
+                         v->main.state == STEP_SUCCEEDED ? "Normal" : "Warning", "MainPodCompleted",
+                         "main pod %s ended: %s, exit code %d%s%s", v->main.name,
+                         v->main.out.reason ? v->main.out.reason : "", v->main.out.exit_code,
+                         v->main_late ? ": " : "", v->main_late ? v->main.out.message : "");
     }
     if (v->main_late) {
         metrics_add(c->m_late, 1, "main");
@@ -865,14 +869,19 @@ act(struct omjob_ctl *c, struct view *v)
         if (v->main.state == STEP_RUNNING && v->main.pod && !v->main.pod->deletion_ms)
             return delete_pod(c, v, v->main.name) == 0;
     } else if (!final && !ours) {
-        if (set_finalizer(c, v, true))
-            return false;
         /* The main pod in the same round trip: its POST does not wait for the finalizer's
-         * answer (issue 16). Should the OMJob be deleted before the finalizer is on, the
-         * pod, seconds before its container could start, goes with its owner. */
+         * answer (issue 16), and goes on the wire first, so that the server answers it
+         * first (one write's latency to the main pod). Should the OMJob be deleted before
+         * the finalizer is on, the pod, seconds before its container could start, goes with
+         * its owner; should the finalizer PATCH fail, the next reconcile sends it again
+         * (the pod exists by then: AlreadyExists is not a second run). */
         size_t start[2];
-        if (engine_ready(v->steps, 2, 0, start) && start[0] == 0 && create_pod(c, v, true, err,
-                                                                               sizeof err) == -2)
+        int rc = 1;
+        if (engine_ready(v->steps, 2, 0, start) && start[0] == 0)
+            rc = create_pod(c, v, true, err, sizeof err);
+        if (set_finalizer(c, v, true))
+            return rc == 0;
+        if (rc == -2)
             fail_invalid(c, v, err);
         return true;
     }
@@ -978,12 +987,7 @@ record_pod_created(struct omjob_ctl *c, const struct write_op *op, const struct 
     if (r->status == 201) {
         nswatch_apply_response(&c->ctl->pods, op->ns, r, op->base_seq); /* the next reconcile sees it */
         metrics_add(c->m_pods, 1, main ? "main" : "exit_handler");
-        struct kobj *o = nswatch_get_key(&c->omjobs, op->key);
-        if (o) {
-            struct event_ref ref = ref_of(o);
-            event_record(c->ctl->events, &ref, "Normal",
-                         main ? "MainPodCreated" : "ExitHandlerCreated", "created pod %s", op->target);
-        }
+        /* No Event: the pod itself is the record (issue 16, README "Events and metrics"). */
         log_info(main ? "main pod created" : "exit handler created", "omjob", op->key, "pod",
                  op->target);
     }

@@ -45,12 +45,7 @@ kobj_free(struct cache *c, struct kobj *o)
         return;
     if (o->payload && c && c->free_payload)
         c->free_payload(o->payload);
-    free(o->key);
-    free(o->uid);
-    free(o->rv);
-    free(o->owner_uid);
-    free(o->owner_ref);
-    free(o);
+    free(o); /* its strings are in o->storage */
 }
 
 void
@@ -222,26 +217,31 @@ str_of(const cJSON *obj, const char *field)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* The controller ownerReference: its uid and "Kind/name". Returns -1 on allocation failure. */
-static int
-controller_owner(const cJSON *meta, struct kobj *o)
+/* The controller ownerReference (its uid, kind and name), or NULL. */
+static const cJSON *
+controller_owner(const cJSON *meta)
 {
     const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences"), *r;
     cJSON_ArrayForEach(r, refs)
     {
         const char *uid = str_of(r, "uid"), *kind = str_of(r, "kind"), *name = str_of(r, "name");
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller")) || !uid || !kind ||
-            !name || strlen(kind) > 63 || strlen(name) > 253)
+            !name || strlen(uid) > 253 || strlen(kind) > 63 || strlen(name) > 253)
             continue;
-        size_t n = strlen(kind) + strlen(name) + 2;
-        o->owner_uid = strdup(uid);
-        o->owner_ref = malloc(n);
-        if (!o->owner_uid || !o->owner_ref)
-            return -1;
-        snprintf(o->owner_ref, n, "%s/%s", kind, name);
-        return 0;
+        return r;
     }
-    return 0;
+    return NULL;
+}
+
+/* Copies s (n bytes and a NUL) to *at, advances *at; returns the copy. */
+static char *
+put_str(char **at, const char *s, size_t n)
+{
+    char *d = *at;
+    memcpy(d, s, n);
+    d[n] = 0;
+    *at += n + 1;
+    return d;
 }
 
 struct kobj *
@@ -250,31 +250,43 @@ kobj_from_json(const cJSON *obj, const char *our_finalizer)
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const char *name = str_of(meta, "name"), *ns = str_of(meta, "namespace");
     const char *uid = str_of(meta, "uid"), *rv = str_of(meta, "resourceVersion");
-    if (!name || !*name || !uid || !rv || strlen(name) > 253 || (ns && strlen(ns) > 63))
+    if (!name || !*name || !uid || !rv || strlen(name) > 253 || (ns && strlen(ns) > 63) ||
+        strlen(uid) > 253 || strlen(rv) > 253)
         return NULL;
     if (!ns)
         ns = "";
-    size_t nl = strlen(ns), ml = strlen(name);
-    struct kobj *o = calloc(1, sizeof *o + nl + ml + 2);
+    const cJSON *ref = controller_owner(meta);
+    const char *ouid = ref ? str_of(ref, "uid") : NULL, *okind = ref ? str_of(ref, "kind") : NULL;
+    const char *oname = ref ? str_of(ref, "name") : NULL;
+    size_t nl = strlen(ns), ml = strlen(name), ul = strlen(uid), rl = strlen(rv);
+    size_t oul = ouid ? strlen(ouid) : 0, okl = okind ? strlen(okind) : 0;
+    size_t onl = oname ? strlen(oname) : 0;
+    /* One allocation per cached object (issue 16: 20,000 pods): the strings follow the
+     * struct — ns, name, key, uid, rv and the owner's uid and "Kind/name". */
+    size_t n = (nl + 1) + (ml + 1) + (nl + ml + 2) + (ul + 1) + (rl + 1) +
+               (ref ? (oul + 1) + (okl + onl + 2) : 0);
+    struct kobj *o = calloc(1, sizeof *o + n);
     if (!o)
         return NULL;
-    memcpy(o->storage, ns, nl + 1);
-    memcpy(o->storage + nl + 1, name, ml + 1);
-    o->ns = o->storage;
-    o->name = o->storage + nl + 1;
-    o->key = malloc(nl + ml + 2);
-    o->uid = strdup(uid);
-    o->rv = strdup(rv);
-    if (!o->key || !o->uid || !o->rv || controller_owner(meta, o)) {
-        kobj_free(NULL, o);
-        return NULL;
-    }
+    char *at = o->storage;
+    o->ns = put_str(&at, ns, nl);
+    o->name = put_str(&at, name, ml);
+    o->key = at;
     if (nl) {
-        memcpy(o->key, ns, nl);
-        o->key[nl] = '/';
-        memcpy(o->key + nl + 1, name, ml + 1);
-    } else {
-        memcpy(o->key, name, ml + 1);
+        memcpy(at, ns, nl);
+        at[nl] = '/';
+        at += nl + 1;
+    }
+    put_str(&at, name, ml);
+    o->uid = put_str(&at, uid, ul);
+    o->rv = put_str(&at, rv, rl);
+    if (ref) {
+        o->owner_uid = put_str(&at, ouid, oul);
+        o->owner_ref = at;
+        memcpy(at, okind, okl);
+        at[okl] = '/';
+        at += okl + 1;
+        put_str(&at, oname, onl);
     }
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generation");
     o->generation = cJSON_IsNumber(gen) ? (int64_t)gen->valuedouble : 0;

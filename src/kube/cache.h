@@ -28,7 +28,7 @@ struct kobj {
     /* private */
     struct kobj *next_key, *next_owner;
     uint32_t relist_mark;
-    char storage[];           /* ns\0name\0 */
+    char storage[];           /* ns, name, key, uid, rv, owner_uid, owner_ref: one allocation */
 };
 
 struct cache;

@@ -65,6 +65,7 @@ struct req {
     uint64_t retry_timer;
     struct req *prev, *next; /* all live requests */
     struct fairq_node *qnode; /* waiting in the write queue */
+    bool held; /* started while the first connection was being set up: waits for it */
 };
 
 struct kube_client {
@@ -72,6 +73,12 @@ struct kube_client {
     struct kube_config *cfg;
     struct kube_client_opts opts;
     CURLM *multi;
+    CURLSH *share; /* TLS sessions: a new connection resumes one (no full handshake) */
+    /* The first request goes alone; the others wait until its connection answers, so
+     * that they resume its TLS session (start-up: one full handshake, not one per LIST). */
+    enum { WARM_COLD, WARM_WAITING, WARM_DONE } warm;
+    uint64_t warm_id;    /* the first request */
+    uint64_t warm_timer; /* releases the held requests outside curl's callbacks */
     struct tls *tls;
     struct curl_slist *resolve;
     char base_url[300];
@@ -232,12 +239,16 @@ curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
 
 /* --- requests ------------------------------------------------------------------------ */
 
+static void warm_done(struct kube_client *c, const struct req *r);
+
 static void
 req_free(struct req *r)
 {
     struct kube_client *c = r->c;
+    warm_done(c, r);
     if (r->easy) {
-        curl_multi_remove_handle(c->multi, r->easy);
+        if (!r->held)
+            curl_multi_remove_handle(c->multi, r->easy);
         curl_easy_cleanup(r->easy);
     }
     loop_timer_cancel(c->loop, r->retry_timer);
@@ -284,6 +295,7 @@ on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct req *r = arg;
     size_t n = size * nmemb;
+    warm_done(r->c, r);
     int64_t ms = kube_retry_after_header(ptr, n);
     if (ms != -2)
         r->retry_after_ms = ms;
@@ -332,6 +344,8 @@ req_start(struct req *r)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->opts.connect_timeout_s);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, r->timeout_s > 0 ? r->timeout_s : c->opts.request_timeout_s);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (c->share)
+        curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     if (c->resolve)
         curl_easy_setopt(e, CURLOPT_RESOLVE, c->resolve);
@@ -358,9 +372,45 @@ req_start(struct req *r)
     }
     c->stats.requests++;
     r->started_ms = time_mono_ms();
+    if (c->share && c->warm == WARM_WAITING) {
+        r->held = true;
+        return 0;
+    }
+    if (c->share && c->warm == WARM_COLD) {
+        c->warm = WARM_WAITING;
+        c->warm_id = r->id;
+    }
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
         return -1;
     return 0;
+}
+
+static void deliver(struct req *r, long status, const char *error);
+
+static void
+on_warm_timer(struct loop *l, void *arg)
+{
+    (void)l;
+    struct kube_client *c = arg;
+    c->warm_timer = 0;
+    for (struct req *r = c->reqs, *next; r; r = next) {
+        next = r->next;
+        if (!r->held)
+            continue;
+        r->held = false;
+        if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK)
+            deliver(r, 0, "could not start the request");
+    }
+}
+
+/* The first request's connection answered (or the request ended): the held ones go. */
+static void
+warm_done(struct kube_client *c, const struct req *r)
+{
+    if (c->warm != WARM_WAITING || r->id != c->warm_id)
+        return;
+    c->warm = WARM_DONE;
+    c->warm_timer = loop_timer_add(c->loop, 0, on_warm_timer, c);
 }
 
 /* Frees the request, then calls its callback with the body it owned. */
@@ -443,6 +493,7 @@ static void
 finish(struct req *r, CURLcode cc)
 {
     struct kube_client *c = r->c;
+    warm_done(c, r);
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     observe(c, r, cc == CURLE_OK || cc == CURLE_WRITE_ERROR ? status : 0);
@@ -888,6 +939,12 @@ kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_clien
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 32L);
+    /* Every request has its own easy handle; without a share each new connection would
+     * make a full TLS handshake (issue 16: start-up, bursts). One thread: no lock callbacks.
+     * Without it (out of memory) every connection just does a full handshake. */
+    c->share = curl_share_init();
+    if (c->share)
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     if (cfg->token_file)
         c->token_timer = loop_timer_add(l, TOKEN_RELOAD_MS, on_token_timer, c);
     return c;
@@ -921,8 +978,11 @@ kube_client_free(struct kube_client *c)
         kube_client_remove_easy(c, c->easy[i].easy);
     loop_timer_cancel(c->loop, c->curl_timer);
     loop_timer_cancel(c->loop, c->token_timer);
+    loop_timer_cancel(c->loop, c->warm_timer);
     if (c->multi)
         curl_multi_cleanup(c->multi);
+    if (c->share)
+        curl_share_cleanup(c->share);
     for (int i = 0; i < LANES; i++) {
         loop_timer_cancel(c->loop, c->lanes[i].timer);
         fairq_free(c->lanes[i].q);

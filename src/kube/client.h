@@ -101,6 +101,9 @@ struct kube_client *kube_client_new_fake(struct loop *l, kube_fake_submit_fn sub
  * request could not even be queued (no memory, KUBE_MAX_QUEUED_WRITES writes waiting, or a
  * write while the write gate is closed; then no callback runs). A write retried after a transient failure goes back into the
  * queue as KUBE_LOW, so retries never take the turn of first attempts. */
+/* Connections: TLS sessions are shared between requests, and the client's very first request
+ * goes alone — requests started while its connection has not answered yet wait for it (then
+ * resume its session instead of a full handshake each). */
 uint64_t kube_submit(struct kube_client *c, const struct kube_req_spec *spec);
 void kube_cancel(struct kube_client *c, uint64_t id);
 

@@ -1184,8 +1184,7 @@ TEST(pods_ctl_keeps_last_payloads_bounded)
         char name_meta[200];
         T_EQ_INT(load(&f, meta, NODE, st_exit3), 0);
         snprintf(name_meta, sizeof name_meta, "wire/p%d", i);
-        free(f.k->key);
-        f.k->key = strdup(name_meta);
+        f.k->key = name_meta; /* kobj_free frees the kobj's one allocation, not its key */
         f.k->payload = f.ps;
         ctl_pod_keep_last(&ctl, f.k);
         unload(&f);
