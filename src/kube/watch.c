@@ -173,6 +173,34 @@ deleted_since(const struct informer *inf, const char *key, uint64_t seq)
     return inf->ntomb > TOMBSTONES && n && inf->tomb[inf->ntomb % TOMBSTONES].seq > seq;
 }
 
+/* The resourceVersion as a number, or 0 when it is not a plain decimal (then it is only
+ * compared for equality). Every real API server serves etcd revisions here. */
+static uint64_t
+rv_number(const char *rv)
+{
+    if (!rv || !*rv || strlen(rv) > 19)
+        return 0;
+    uint64_t n = 0;
+    for (const char *p = rv; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    return n;
+}
+
+/* An event or LIST item older than what the cache holds: the cache has our own write's
+ * answer (write-through) and the watch, or a LIST served before that write, is catching up.
+ * Applying it would move the cache back to a state this process has already changed (a
+ * status not yet written, a finalizer not yet added), and a controller would act on it
+ * again. */
+static bool
+older_than_cached(const struct kobj *cached, const struct kobj *o)
+{
+    uint64_t have = cached ? rv_number(cached->rv) : 0, got = rv_number(o->rv);
+    return have && got && got < have;
+}
+
 /* Applies one object (from a list or an ADDED/MODIFIED event) to the cache. */
 static void
 apply_object(struct informer *inf, const cJSON *obj, bool from_list)
@@ -180,6 +208,13 @@ apply_object(struct informer *inf, const cJSON *obj, bool from_list)
     struct kobj *o = kobj_from_json(obj, inf->kind->finalizer);
     if (!o)
         return;
+    struct kobj *cached = cache_get(inf->cache, o->key);
+    if (older_than_cached(cached, o)) {
+        if (from_list)
+            cache_mark(cached, inf->list_mark);
+        kobj_free(NULL, o);
+        return;
+    }
     o->payload = inf->kind->trim ? inf->kind->trim(obj) : NULL;
     o->seq = ++g_event_seq;
     struct kobj *old = cache_put(inf->cache, o);

@@ -243,6 +243,14 @@ TEST(write_through_never_moves_the_cache_backwards)
     /* an answer to a write sent before the cache last changed is older than the cache */
     informer_apply(inf, v0, before_create);
     T_EQ_STR(cache_get(informer_cache(inf), "ns/p")->rv, "12");
+    /* nor does anything with an older resourceVersion (a lagging watch event, a LIST served
+     * before our write): the path watch events and LIST items take too */
+    informer_apply(inf, v0, informer_event_seq());
+    T_EQ_STR(cache_get(informer_cache(inf), "ns/p")->rv, "12");
+    cJSON *v13 = pod_json("13");
+    informer_apply(inf, v13, informer_event_seq()); /* newer: applied */
+    T_EQ_STR(cache_get(informer_cache(inf), "ns/p")->rv, "13");
+    cJSON_Delete(v13);
     cJSON_Delete(v0);
     cJSON_Delete(v1);
     cJSON_Delete(v2);
