@@ -155,7 +155,7 @@ struct omjob_ctl {
     struct ctl *ctl;
     struct nswatch omjobs;
     struct workqueue *queue;
-    struct writer *writer;   /* one write in flight per OMJob */
+    struct writer *writer;   /* one turn of writes in flight per OMJob */
     struct strset *gone;     /* pod keys confirmed absent by a GET (404) */
     struct strset *created;  /* pod keys we created whose creation status does not show yet */
     bool ns_unreadable;      /* namespaces cannot be read (RBAC): learnt from 403s only */
