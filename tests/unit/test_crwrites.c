@@ -647,6 +647,11 @@ TEST(crwrites_omjob_every_state)
 
 TEST(crwrites_observatory_runs_and_reruns)
 {
+    /* The clock starts 5 s into a minute, and moves on by exactly one minute below: one slot
+     * passes, whatever second the test happens to run at (it used to pass a second slot now
+     * and then, when the real clock was late in its minute). */
+    int64_t off = 60000 - time_now_ms() % 60000 + 5000;
+    time_set_offset_ms(off);
     T_ASSERT(start_operator() == 0);
     create(OBS "/observatories",
            "{\"apiVersion\":\"" OBSERVATORY_GROUP "/v1alpha1\",\"kind\":\"Observatory\","
@@ -681,7 +686,7 @@ TEST(crwrites_observatory_runs_and_reruns)
              str_or(json_str(cJSON_GetObjectItemCaseSensitive(get(OBS "/observatories", "cron"),
                                                               "status"),
                              "completionTime")));
-    time_set_offset_ms(61000);
+    time_set_offset_ms(off + 60000);
     observatory_ctl_resync(O.obs);
     settle(400);
     T_STEP(pod_to("cron-r2-a", 0));
