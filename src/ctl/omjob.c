@@ -217,11 +217,17 @@ exit_start_deadline(const struct kobj *pod, const struct omjob_obj *j)
                : 0;
 }
 
+static void
+pod_key(char out[static 200], const char *ns, const char *pod)
+{
+    snprintf(out, 200, "%s/%s", ns, pod);
+}
+
 static bool
 in_set(const struct strset *set, const char *ns, const char *pod)
 {
     char key[200];
-    snprintf(key, sizeof key, "%s/%s", ns, pod);
+    pod_key(key, ns, pod);
     return strset_has(set, key);
 }
 
@@ -235,7 +241,17 @@ static void
 forget_created(struct omjob_ctl *c, const char *ns, const char *pod)
 {
     char key[200];
-    snprintf(key, sizeof key, "%s/%s", ns, pod);
+    pod_key(key, ns, pod);
+    strset_del(c->created, key);
+}
+
+/* The OMJob is gone: nothing about its pods is needed any more. */
+static void
+forget_pod(struct omjob_ctl *c, const char *ns, const char *pod)
+{
+    char key[200];
+    pod_key(key, ns, pod);
+    strset_del(c->gone, key);
     strset_del(c->created, key);
 }
 
@@ -992,7 +1008,7 @@ record_pod_created(struct omjob_ctl *c, const struct write_op *op, const struct 
                  op->target);
     }
     char key[200];
-    snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
+    pod_key(key, op->ns, op->target);
     strset_del(c->gone, key);
     strset_add(c->created, key); /* 201 or AlreadyExists: it exists, whatever comes next */
 }
@@ -1110,7 +1126,7 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
     case OP_CONFIRM_GONE:
         if (r->status == 404) {
             char key[200];
-            snprintf(key, sizeof key, "%s/%s", op->ns, op->target);
+            pod_key(key, op->ns, op->target);
             strset_add(c->gone, key);
         } else {
             nswatch_apply_response(&c->ctl->pods, op->ns, r, op->base_seq);
@@ -1174,17 +1190,12 @@ on_omjob(void *arg, enum informer_event ev, const struct kobj *o)
     if (ev == INFORMER_DELETE) {
         workqueue_forget(c->queue, o->key); /* its failure count, if any */
         writer_forget(c->writer, o->key);
-        char key[200];
         char name[64];
         naming_child(name, o->name, "main");
-        snprintf(key, sizeof key, "%s/%s", o->ns, name);
-        strset_del(c->gone, key);
-        strset_del(c->created, key);
+        forget_pod(c, o->ns, name);
         for (int i = 0; i < MAX_EXIT_ATTEMPTS; i++) {
             exit_pod_name(name, o->name, i);
-            snprintf(key, sizeof key, "%s/%s", o->ns, name);
-            strset_del(c->gone, key);
-            strset_del(c->created, key);
+            forget_pod(c, o->ns, name);
         }
         return;
     }
