@@ -9,7 +9,7 @@ import time
 
 import kinds
 from kutil import (ApiError, already_exists, bad_request, conflict, deep_copy, invalid, not_found, now_ts,
-                   new_uid, status_body, qualified)
+                   new_uid, shortened_deletion, status_body, qualified)
 from patch import PatchError, PatchTestFailed, json_patch, merge_patch, strategic_merge
 import crvalidate
 from resources import apply_schema
@@ -752,8 +752,7 @@ class Api:
             # already terminating: a shorter grace may speed a pod up; otherwise unchanged, no event
             if rdef.key == "/pods" and grace is not None and grace < cmd.get("deletionGracePeriodSeconds", 0):
                 new = deep_copy(cur)
-                new["metadata"]["deletionGracePeriodSeconds"] = grace
-                new["metadata"]["deletionTimestamp"] = now_ts(time.time() + grace * self.time_scale)
+                shortened_deletion(new["metadata"], grace, self.time_scale)
                 if grace == 0 and not new["metadata"].get("finalizers"):
                     gone = self.store.remove(rdef.key, ns, name)
                     return 200, gone

@@ -12,6 +12,19 @@ def now_ts(t=None):
     return datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def shortened_deletion(md, grace, scale=1.0):
+    """A pod already being deleted gets a shorter grace period (the kubelet's final DELETE with
+    grace 0, or a user's): like the API server's BeforeDelete, the new deletionTimestamp is the
+    old one minus the old grace plus the new, so deletionTimestamp - deletionGracePeriodSeconds
+    stays the time of the original request (../shared/k8s-wire/38: 03:40:00 with 30 s becomes
+    03:39:30 with 0), not the time of the final DELETE."""
+    old = parse_ts(md.get("deletionTimestamp"))
+    if old is None:
+        old = time.time()
+    md["deletionTimestamp"] = now_ts(old - (md.get("deletionGracePeriodSeconds", 0) - grace) * scale)
+    md["deletionGracePeriodSeconds"] = grace
+
+
 def micro_ts(t=None):
     if t is None:
         t = time.time()

@@ -16,7 +16,7 @@ import time
 import traceback
 
 import script as pscript
-from kutil import deep_copy, micro_ts, now_ts, parse_ts
+from kutil import deep_copy, micro_ts, now_ts, parse_ts, shortened_deletion
 
 PODS = "/pods"
 NODES = "/nodes"
@@ -936,8 +936,7 @@ class Sim:
                 md = o["metadata"]
                 if md.get("deletionGracePeriodSeconds", 0) == 0:
                     return None
-                md["deletionTimestamp"] = now_ts()
-                md["deletionGracePeriodSeconds"] = 0
+                shortened_deletion(md, 0, self.scale)
                 return o
             self.store.update(PODS, key[0], key[1], fn, uid=uid)
             pod = self.store.get(PODS, *key)

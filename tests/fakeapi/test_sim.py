@@ -101,6 +101,24 @@ class PodOutcomeTest(ServerTest):
         self.assertEqual(cstate(term["object"])["terminated"]["exitCode"], 143)
         w.close()
 
+    def test_final_delete_keeps_the_request_time(self):
+        """The kubelet's final grace-0 DELETE moves deletionTimestamp back to the original request
+        (old timestamp - old grace), as a real server does (../shared/k8s-wire/38), not to the time
+        of the final DELETE: a container killed at the end of its grace period (100 s scaled to 2 s)."""
+        self.mkpod(self.base, pod("p-late", "sleep 600; ignore-term", terminationGracePeriodSeconds=100), wait=ready)
+        rv = self.c.get(self.base + "/pods").json()["metadata"]["resourceVersion"]
+        w = WatchReader(self.c, self.base + "/pods?watch=1&resourceVersion=%s&fieldSelector=metadata.name%%3Dp-late&timeoutSeconds=10" % rv)
+        first = self.c.delete(self.base + "/pods/p-late").json()["metadata"]
+        w.wait_for(lambda e: e["type"] == "DELETED", timeout=8)
+        final = w.events[-2]["object"]["metadata"]
+        self.assertEqual((first["deletionGracePeriodSeconds"], final["deletionGracePeriodSeconds"]), (100, 0))
+        self.assertEqual(calendar.timegm(time.strptime(final["deletionTimestamp"], "%Y-%m-%dT%H:%M:%SZ")),
+                         calendar.timegm(time.strptime(first["deletionTimestamp"], "%Y-%m-%dT%H:%M:%SZ")) - 2)
+        term = cstate(w.events[-2]["object"])["terminated"]
+        self.assertEqual(term["exitCode"], 137)
+        self.assertGreaterEqual(term["finishedAt"], final["deletionTimestamp"])
+        w.close()
+
     def test_eviction(self):
         self.mkpod(self.base, pod("p-ev", "hang"), wait=ready)
         self.assertEqual(self.c.control("pods/sim/p-ev/evict").status, 200)
