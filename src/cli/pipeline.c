@@ -3,6 +3,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/cmd.h"
+#include "util/buf.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -111,26 +112,10 @@ cmd_cronjob_api(struct cmd *x)
     return x->cronjob_api;
 }
 
-/* Percent-encodes a label selector for a query string. */
-static void
-url_escape(char *out, size_t outlen, const char *s)
-{
-    size_t n = 0;
-    for (; *s && n + 4 < outlen; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.')
-            out[n++] = (char)c;
-        else
-            n += (size_t)snprintf(out + n, outlen - n, "%%%02X", c);
-    }
-    out[n] = '\0';
-}
-
 cJSON *
 cmd_list(struct cmd *x, const char *kind, const char *extra_selector, long *status)
 {
-    char sel[512], esc[1024], path[1600];
+    char sel[512], path[1024];
     if (x->p.name)
         snprintf(sel, sizeof sel,
                  "app.kubernetes.io/name=openmetadata,app.kubernetes.io/pipeline=%s%s%s",
@@ -139,12 +124,15 @@ cmd_list(struct cmd *x, const char *kind, const char *extra_selector, long *stat
         snprintf(sel, sizeof sel,
                  "app.kubernetes.io/name=openmetadata,"
                  "app.kubernetes.io/component=ingestion");
-    url_escape(esc, sizeof esc, sel);
     cmd_path(x, path, sizeof path, kind, NULL);
-    size_t n = strlen(path);
-    snprintf(path + n, sizeof path - n, "?labelSelector=%s", esc);
+    struct buf q; /* sel escaped is at most 3 x 511 bytes */
+    buf_init(&q, sizeof path + 3 * sizeof sel);
     cJSON *list = NULL;
-    *status = cmd_call(x, "GET", path, NULL, NULL, &list);
+    *status = 0;
+    if (buf_printf(&q, "%s?labelSelector=", path) == BUF_OK &&
+        buf_append_url_escaped(&q, sel) == BUF_OK)
+        *status = cmd_call(x, "GET", buf_str(&q), NULL, NULL, &list);
+    buf_free(&q);
     if (*status != 200 || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(list, "items"))) {
         cJSON_Delete(list);
         return NULL;

@@ -2,6 +2,7 @@
 
 #include "kube/client.h"
 #include "loop.h"
+#include "util/buf.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -16,6 +17,7 @@
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_CAP_MS 30000
 #define SHORT_WATCH_MS 1000
+#define PATH_MAX_BYTES 4096 /* a LIST or watch request line's path and query */
 
 /* --- framer -------------------------------------------------------------------------- */
 
@@ -310,22 +312,30 @@ list_done(void *arg, const struct kube_response *r)
 static void
 inf_list(struct informer *inf)
 {
-    char path[2048];
-    int n = snprintf(path, sizeof path, "%s?limit=%d", inf->path, LIST_PAGE);
-    if (inf->selector)
-        n += snprintf(path + n, sizeof path - (size_t)n, "&labelSelector=%s", inf->selector);
-    if (inf->cont)
-        snprintf(path + n, sizeof path - (size_t)n, "&continue=%s", inf->cont);
-    else {
+    struct buf path;
+    buf_init(&path, PATH_MAX_BYTES);
+    int rc = buf_printf(&path, "%s?limit=%d", inf->path, LIST_PAGE);
+    if (inf->selector && rc == BUF_OK)
+        rc = buf_printf(&path, "&labelSelector=%s", inf->selector);
+    if (inf->cont && rc == BUF_OK && (rc = buf_appends(&path, "&continue=")) == BUF_OK)
+        rc = buf_append_url_escaped(&path, inf->cont); /* the server's token: never raw */
+    if (rc != BUF_OK) {
+        buf_free(&path);
+        set_str(&inf->cont, NULL); /* a token too long for a URL: start the list over */
+        inf_backoff(inf, "list request path too long");
+        return;
+    }
+    if (!inf->cont) {
         inf->list_mark = cache_mark_begin(inf->cache);
         inf->stats.lists++;
         if (inf->synced)
             inf->stats.relists++;
     }
     inf->state = ST_LISTING;
-    struct kube_req_spec spec = {.method = "GET", .path = path, .flags = KUBE_RETRY,
+    struct kube_req_spec spec = {.method = "GET", .path = buf_str(&path), .flags = KUBE_RETRY,
                                  .done = list_done, .arg = inf};
     inf->req_id = kube_submit(inf->client, &spec);
+    buf_free(&path);
     if (!inf->req_id)
         inf_backoff(inf, "could not submit the list request");
 }
@@ -411,21 +421,28 @@ watch_done(void *arg, const struct kube_response *r)
 static void
 inf_watch(struct informer *inf)
 {
-    char path[2048];
-    int n = snprintf(path, sizeof path,
-                     "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld&resourceVersion=%s",
-                     inf->path, inf->watch_timeout_s, inf->rv);
-    if (inf->selector)
-        snprintf(path + n, sizeof path - (size_t)n, "&labelSelector=%s", inf->selector);
+    struct buf path;
+    buf_init(&path, PATH_MAX_BYTES);
+    int rc = buf_printf(&path, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld&resourceVersion=",
+                        inf->path, inf->watch_timeout_s);
+    if (rc == BUF_OK) rc = buf_append_url_escaped(&path, inf->rv); /* the server's: never raw */
+    if (inf->selector && rc == BUF_OK) rc = buf_printf(&path, "&labelSelector=%s", inf->selector);
+    if (rc != BUF_OK) {
+        buf_free(&path);
+        inf->expired = true; /* a resourceVersion too long for a URL: list again */
+        inf_backoff(inf, "watch request path too long");
+        return;
+    }
     inf->state = ST_WATCHING;
     inf->watch_started_ms = time_mono_ms();
     inf->watch_events = 0;
     inf->stats.watches++;
     /* A watch silent past its server timeout plus a margin is dead: curl ends it. */
-    struct kube_req_spec spec = {.method = "GET", .path = path, .flags = KUBE_STREAM,
+    struct kube_req_spec spec = {.method = "GET", .path = buf_str(&path), .flags = KUBE_STREAM,
                                  .timeout_s = inf->watch_timeout_s + 30,
                                  .done = watch_done, .data = watch_data, .arg = inf};
     inf->req_id = kube_submit(inf->client, &spec);
+    buf_free(&path);
     if (!inf->req_id)
         inf_backoff(inf, "could not submit the watch request");
 }

@@ -1,6 +1,7 @@
 #include "util/buf.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,26 @@ buf_append_json_escaped(struct buf *b, const char *s)
             }
         }
         int rc = buf_append(b, esc, n);
+        if (rc != BUF_OK) {
+            b->len = start;
+            if (b->data)
+                b->data[start] = '\0';
+            return rc;
+        }
+    }
+    return BUF_OK;
+}
+
+int
+buf_append_url_escaped(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t start = b->len;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+        int rc = plain ? buf_append(b, p, 1) : buf_append(b, esc, 3);
         if (rc != BUF_OK) {
             b->len = start;
             if (b->data)

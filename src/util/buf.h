@@ -29,6 +29,9 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     ;
 /* Appends s as the inside of a JSON string (no quotes), escaping as RFC 8259 requires. */
 int buf_append_json_escaped(struct buf *b, const char *s);
+/* Appends s percent-encoded for a URL query value: all but RFC 3986's unreserved
+ * characters (A-Z a-z 0-9 - . _ ~) become %XX. All or nothing, like buf_append. */
+int buf_append_url_escaped(struct buf *b, const char *s);
 /* Removes the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 /* Hands the content over: the caller frees the returned pointer; b is empty afterwards.

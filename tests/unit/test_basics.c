@@ -37,6 +37,20 @@ TEST(buf_json_escape)
     buf_free(&b);
 }
 
+TEST(buf_url_escape_keeps_only_unreserved_characters)
+{
+    struct buf b;
+    buf_init(&b, 100);
+    /* a hostile resourceVersion must not add query parameters (fuzz_list found it) */
+    T_EQ_INT(buf_append_url_escaped(&b, "194&limit=1 +/%~._-Az9\xc3\xa9"), BUF_OK);
+    T_EQ_STR(buf_str(&b), "194%26limit%3D1%20%2B%2F%25~._-Az9%C3%A9");
+    buf_reset(&b);
+    b.limit = 5;
+    T_EQ_INT(buf_append_url_escaped(&b, "ab&c"), BUF_TOO_BIG);
+    T_EQ_STR(buf_str(&b), ""); /* all or nothing */
+    buf_free(&b);
+}
+
 TEST(log_levels_parse)
 {
     T_EQ_INT(log_level_parse("DEBUG"), LOG_DEBUG);
