@@ -1051,8 +1051,7 @@ on_cronomjob(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct cronomjob_ctl *c = arg;
     if (ev == INFORMER_DELETE) {
-        workqueue_forget(c->queue, o->key); /* its failure count, if any */
-        writer_forget(c->writer, o->key);
+        ctl_forget(c->ctl, c->queue, c->writer, o);
     } else
         workqueue_add(c->queue, o->key);
 }

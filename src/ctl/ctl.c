@@ -259,6 +259,14 @@ ctl_report_write(const struct ctl *ctl, const struct ctl_kind *k, const struct k
 }
 
 void
+ctl_forget(const struct ctl *ctl, struct workqueue *q, struct writer *w, const struct kobj *o)
+{
+    workqueue_forget(q, o->key);
+    writer_forget(w, o->key);
+    event_forget_object(ctl->events, o->uid);
+}
+
+void
 ctl_log_kind(struct workqueue *q, struct writer *w, const char *kind)
 {
     if (q)

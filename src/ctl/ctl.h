@@ -94,10 +94,14 @@ void ctl_report_write(const struct ctl *ctl, const struct ctl_kind *k, const str
                       const char *op_name, const struct write_op *op,
                       const struct kube_response *r);
 
+struct writer;
+/* The controller's object o left its cache (the informer's DELETE): what was kept about
+ * it goes, its failure count (q), its writer's memory (w) and its Events' series. */
+void ctl_forget(const struct ctl *ctl, struct workqueue *q, struct writer *w, const struct kobj *o);
+
 /* Log context (util/log.h): every line logged while the queue's reconcile or the writer's
  * completion runs for an object carries "<kind>.namespace"/"<kind>.name" ("omjob",
  * "observatory", "sequentialjob", "cronomjob"). q and w may be NULL. */
-struct writer;
 void ctl_log_kind(struct workqueue *q, struct writer *w, const char *kind);
 /* Adds the run of object o to the log context of the current reconcile: "run.id" (the
  * uid, or "<uid>/<run>" when run > 0). */

@@ -863,8 +863,7 @@ on_obs(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct observatory_ctl *c = arg;
     if (ev == INFORMER_DELETE) {
-        workqueue_forget(c->queue, o->key); /* its failure count, if any */
-        writer_forget(c->writer, o->key);
+        ctl_forget(c->ctl, c->queue, c->writer, o);
     } else
         workqueue_add(c->queue, o->key);
 }

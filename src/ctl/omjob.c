@@ -1188,8 +1188,7 @@ on_omjob(void *arg, enum informer_event ev, const struct kobj *o)
 {
     struct omjob_ctl *c = arg;
     if (ev == INFORMER_DELETE) {
-        workqueue_forget(c->queue, o->key); /* its failure count, if any */
-        writer_forget(c->writer, o->key);
+        ctl_forget(c->ctl, c->queue, c->writer, o);
         char name[64];
         naming_child(name, o->name, "main");
         forget_pod(c, o->ns, name);

@@ -808,6 +808,30 @@ event_record(struct event_recorder *r, const struct event_ref *obj, const char *
     occur(r, obj, type, reason, msg);
 }
 
+/* The uid is the last field of a bucket's object key. */
+static bool
+key_has_uid(const char *key, const char *uid)
+{
+    const char *sep = strrchr(key, '\x1f');
+    return sep && strcmp(sep + 1, uid) == 0;
+}
+
+void
+event_forget_object(struct event_recorder *r, const char *uid)
+{
+    if (!r || !uid || !*uid) return;
+    for (struct lnode *n = r->series.oldest, *next; n; n = next) {
+        next = n->newer;
+        struct series *s = (struct series *)n;
+        if (s->pending == 0 && strcmp(s->uid, uid) == 0) series_remove(r, s);
+    }
+    for (struct lnode *n = r->buckets.oldest, *next; n; n = next) {
+        next = n->newer;
+        struct bucket *b = (struct bucket *)n;
+        if (key_has_uid(b->key, uid)) bucket_remove(r, b);
+    }
+}
+
 void
 event_recorder_get_stats(const struct event_recorder *r, struct event_recorder_stats *out)
 {

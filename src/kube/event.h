@@ -71,6 +71,11 @@ void event_record(struct event_recorder *r, const struct event_ref *obj, const c
 #endif
     ;
 
+/* The object with this uid is gone (its informer's DELETE): its series and its spam-filter
+ * bucket are dropped, since no repeat can come, but for a series whose repeats still wait
+ * to be written (they go out, then it expires as usual). NULL r or uid is a no-op. */
+void event_forget_object(struct event_recorder *r, const char *uid);
+
 /* Called for every event_record() that is not a no-op, before any spam filter or
  * coalescing (so it counts occurrences): the object's kind, the type and the reason. One
  * observer for the process (the operator's metrics); NULL removes it. */

@@ -461,6 +461,43 @@ TEST(event_series_table_is_lru_bounded)
     loop_free(l);
 }
 
+TEST(event_forget_object_drops_its_series_and_budget_but_not_unsent_repeats)
+{
+    struct loop *l = loop_new();
+    struct event_recorder *r = recorder(
+        l, (struct event_recorder_opts){.batch_ms = 100000, .spam_burst = 2, .spam_refill_ms = 1000000});
+    struct event_ref other = widget;
+    other.name = "w-other";
+    other.uid = "u-other";
+    event_record(r, &widget, "Normal", "A", "a");
+    event_record(r, &widget, "Normal", "B", "b");
+    event_record(r, &widget, "Normal", "C", "c"); /* past the burst: dropped */
+    event_record(r, &other, "Normal", "A", "a");
+    T_EQ_INT(nreqs, 3);
+    for (int i = 0; i < 3; i++)
+        answer(i, 201);
+    event_record(r, &widget, "Normal", "B", "b"); /* a repeat waiting for the batch interval */
+    struct event_recorder_stats st;
+    event_recorder_get_stats(r, &st);
+    T_EQ_INT(st.series, 3);
+    event_forget_object(r, widget.uid);
+    event_forget_object(r, "no-such-uid");
+    event_forget_object(NULL, widget.uid);
+    event_recorder_get_stats(r, &st);
+    T_EQ_INT(st.series, 2); /* A went; B keeps its unsent repeat; the other object's stays */
+    /* the bucket went too: a fresh budget (a deleted object's uid never comes back, this
+     * only shows the bucket was dropped) */
+    event_record(r, &widget, "Normal", "A", "a");
+    event_record(r, &widget, "Normal", "C", "c");
+    T_EQ_INT(nreqs, 5);
+    T_EQ_STR(reqs[3].method, "POST");
+    event_record(r, &other, "Normal", "A", "a"); /* still a series: coalesced, no request */
+    T_EQ_INT(nreqs, 5);
+    event_recorder_free(r);
+    fake_reset();
+    loop_free(l);
+}
+
 TEST(event_series_expire_after_the_ttl)
 {
     struct loop *l = loop_new();
