@@ -344,6 +344,9 @@ req_start(struct req *r)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->opts.connect_timeout_s);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, r->timeout_s > 0 ? r->timeout_s : c->opts.request_timeout_s);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* curl's default 64 KiB upload buffer, allocated by every handle that sends a request,
+     * is held for a watch's whole life; our bodies are small (massif, issue 17's churn) */
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     if (c->share)
         curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
@@ -939,6 +942,10 @@ kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_clien
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 32L);
+    /* Idle connections kept for reuse: a burst may open 32 (each ~40 KiB of TLS state), and
+     * curl's default keeps four per handle ever added, so memory stayed at the burst's peak;
+     * 16 is the watches plus a few for writes (HTTP/1.1: one request per connection). */
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 16L);
     /* Every request has its own easy handle; without a share each new connection would
      * make a full TLS handshake (issue 16: start-up, bursts). One thread: no lock callbacks.
      * Without it (out of memory) every connection just does a full handshake. */

@@ -125,6 +125,7 @@ struct series {
     uint64_t count_sent;        /* the count the server holds */
     uint64_t pending;           /* occurrences not yet written */
     bool created;
+    bool object_gone; /* event_forget_object: remove once nothing is left to write */
     const char *objkey, *api_version, *kind, *obj_ns, *name, *uid, *rv;
     const char *type, *reason, *message;
     char event_name[EVENT_NAME_MAX + 1];
@@ -456,7 +457,10 @@ finish(struct ev_req *ctx, const struct kube_response *resp)
         s->created = true;
         s->count_sent = ctx->count;
         s->pending -= ctx->covered;
-        if (s->pending) flush(s);
+        if (s->pending)
+            flush(s);
+        else if (s->object_gone)
+            series_remove(r, s);
         return;
     }
     if (ctx->is_patch && resp->status == 404) { /* expired or deleted: start a new Event */
@@ -823,7 +827,11 @@ event_forget_object(struct event_recorder *r, const char *uid)
     for (struct lnode *n = r->series.oldest, *next; n; n = next) {
         next = n->newer;
         struct series *s = (struct series *)n;
-        if (s->pending == 0 && strcmp(s->uid, uid) == 0) series_remove(r, s);
+        if (strcmp(s->uid, uid) != 0) continue;
+        if (s->pending == 0)
+            series_remove(r, s);
+        else
+            s->object_gone = true;
     }
     for (struct lnode *n = r->buckets.oldest, *next; n; n = next) {
         next = n->newer;

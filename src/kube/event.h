@@ -72,8 +72,9 @@ void event_record(struct event_recorder *r, const struct event_ref *obj, const c
     ;
 
 /* The object with this uid is gone (its informer's DELETE): its series and its spam-filter
- * bucket are dropped, since no repeat can come, but for a series whose repeats still wait
- * to be written (they go out, then it expires as usual). NULL r or uid is a no-op. */
+ * bucket are dropped, since no repeat can come; a series with occurrences still to write
+ * (a create in flight, a batched repeat) goes once they are written. NULL r or uid is a
+ * no-op. */
 void event_forget_object(struct event_recorder *r, const char *uid);
 
 /* Called for every event_record() that is not a no-op, before any spam filter or

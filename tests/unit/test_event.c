@@ -465,7 +465,7 @@ TEST(event_forget_object_drops_its_series_and_budget_but_not_unsent_repeats)
 {
     struct loop *l = loop_new();
     struct event_recorder *r = recorder(
-        l, (struct event_recorder_opts){.batch_ms = 100000, .spam_burst = 2, .spam_refill_ms = 1000000});
+        l, (struct event_recorder_opts){.batch_ms = 200, .spam_burst = 2, .spam_refill_ms = 1000000});
     struct event_ref other = widget;
     other.name = "w-other";
     other.uid = "u-other";
@@ -484,7 +484,7 @@ TEST(event_forget_object_drops_its_series_and_budget_but_not_unsent_repeats)
     event_forget_object(r, "no-such-uid");
     event_forget_object(NULL, widget.uid);
     event_recorder_get_stats(r, &st);
-    T_EQ_INT(st.series, 2); /* A went; B keeps its unsent repeat; the other object's stays */
+    T_EQ_INT(st.series, 2); /* A went; B waits for its unsent repeat; the other object's stays */
     /* the bucket went too: a fresh budget (a deleted object's uid never comes back, this
      * only shows the bucket was dropped) */
     event_record(r, &widget, "Normal", "A", "a");
@@ -493,6 +493,16 @@ TEST(event_forget_object_drops_its_series_and_budget_but_not_unsent_repeats)
     T_EQ_STR(reqs[3].method, "POST");
     event_record(r, &other, "Normal", "A", "a"); /* still a series: coalesced, no request */
     T_EQ_INT(nreqs, 5);
+    answer(3, 201);
+    answer(4, 201);
+    event_forget_object(r, widget.uid); /* the two new ones go at once */
+    event_recorder_get_stats(r, &st);
+    T_EQ_INT(st.series, 2);
+    run_until_reqs(l, 6, 1000); /* ... B once its batched repeat is written */
+    T_EQ_STR(reqs[5].method, "PATCH");
+    answer(5, 200);
+    event_recorder_get_stats(r, &st);
+    T_EQ_INT(st.series, 1);
     event_recorder_free(r);
     fake_reset();
     loop_free(l);
