@@ -10,6 +10,7 @@
 #include "otel/exporter.h"
 #include "otel/otel.h"
 #include "util/buf.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/strset.h"
 
@@ -148,19 +149,32 @@ tracing_on(void)
     return g.x != NULL;
 }
 
+/* The ids of recent runs for the log context, which every reconcile sets: two SHA-256
+ * digests each time were a tenth of tracing's cost (callgrind). Direct-mapped by uid. */
+#define IDS_CACHED 256
+static struct run_ids {
+    char uid[64];
+    long run;
+    char trace[33], span[17];
+} ids_cache[IDS_CACHED];
+
 void
 tracing_log_run(const char *uid, long run)
 {
     if (!g.x || !uid)
         return;
-    uint8_t t[16], s[8];
-    char th[33], sh[17];
-    otel_trace_id(t, uid, run);
-    otel_span_id(s, uid, run, "run", 0);
-    otel_hex(th, t, 16);
-    otel_hex(sh, s, 8);
-    log_ctx_add("trace_id", th);
-    log_ctx_add("span_id", sh);
+    struct run_ids *e = &ids_cache[(hash_str(uid) ^ (uint64_t)run) % IDS_CACHED];
+    if (e->run != run || strcmp(e->uid, uid) != 0) {
+        uint8_t t[16], s[8];
+        otel_trace_id(t, uid, run);
+        otel_span_id(s, uid, run, "run", 0);
+        otel_hex(e->trace, t, 16);
+        otel_hex(e->span, s, 8);
+        snprintf(e->uid, sizeof e->uid, "%s", uid); /* a longer uid only misses the cache */
+        e->run = run;
+    }
+    log_ctx_add("trace_id", e->trace);
+    log_ctx_add("span_id", e->span);
 }
 
 static bool
@@ -339,6 +353,15 @@ run_spans(struct buf *b, const struct run *r)
     return rc;
 }
 
+/* "<object path>|<trace id hex>": pending or settled runs are not built again. */
+static bool
+run_known(const char *path, const char *mark)
+{
+    char tag[400];
+    snprintf(tag, sizeof tag, "%s|%s", path, mark);
+    return known(tag);
+}
+
 static void
 export_run(const struct run *r)
 {
@@ -408,6 +431,10 @@ tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
     uint8_t trace[16];
     otel_trace_id(trace, t->o->uid, 0);
     otel_hex(r->mark, trace, 16);
+    if (run_known(r->path, r->mark)) { /* each reconcile until the annotation lands */
+        free(r);
+        return;
+    }
     omjob_stages(ctl, t, r);
     export_run(r);
     free(r);
@@ -449,6 +476,10 @@ tracing_workflow_finished(const struct ctl *ctl, const struct tracing_workflow *
     otel_trace_id(trace, t->o->uid, t->run);
     otel_hex(hex, trace, 16);
     snprintf(r->mark, sizeof r->mark, "%ld/%s", t->run, hex);
+    if (run_known(r->path, r->mark)) {
+        free(r);
+        return;
+    }
     for (size_t i = 0; i < t->ntasks && r->n < MAX_STAGES; i++) {
         const struct tracing_task *k = &t->tasks[i];
         if (!k->attempts)

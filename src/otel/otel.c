@@ -358,7 +358,9 @@ otel_traceparent(char out[OTEL_TRACEPARENT_LEN], const uint8_t trace[16], const 
 static int
 str_field(struct buf *b, const char *k, const char *v, bool comma)
 {
-    int rc = buf_printf(b, "%s\"%s\":\"", comma ? "," : "", k);
+    int rc = buf_appends(b, comma ? ",\"" : "\"");
+    rc |= buf_appends(b, k);
+    rc |= buf_appends(b, "\":\"");
     rc |= buf_append_json_escaped(b, v ? v : "");
     rc |= buf_appends(b, "\"");
     return rc;

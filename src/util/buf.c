@@ -74,10 +74,19 @@ buf_appends(struct buf *b, const char *s)
 int
 buf_printf(struct buf *b, const char *fmt, ...)
 {
+    /* Formats once into the room there is (the common case: printf is a tenth of the
+     * operator's instructions), again only when it did not fit. */
+    size_t room = b->cap > b->len ? b->cap - b->len : 0; /* the terminator's byte included */
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n < room && (size_t)n <= b->limit && b->len <= b->limit - (size_t)n) {
+        b->len += (size_t)n;
+        return BUF_OK;
+    }
+    if (room)
+        b->data[b->len] = '\0'; /* undo a cut or refused result */
     if (n < 0)
         return BUF_NOMEM;
     int rc = buf_reserve(b, (size_t)n);

@@ -24,6 +24,23 @@ TEST(buf_cap_is_enforced)
     free(s);
 }
 
+TEST(buf_printf_formats_in_place_or_grows_and_undoes_a_refusal)
+{
+    struct buf b;
+    buf_init(&b, 200);
+    T_EQ_INT(buf_appends(&b, "ab"), BUF_OK); /* capacity 64 */
+    T_EQ_INT(buf_printf(&b, "-%d-", 42), BUF_OK); /* fits: formatted once */
+    T_EQ_STR(buf_str(&b), "ab-42-");
+    T_EQ_INT(buf_printf(&b, "%0100d", 7), BUF_OK); /* does not fit: grows, formats again */
+    T_EQ_INT(b.len, 106);
+    T_EQ_INT(b.data[105], '7');
+    T_EQ_INT(b.data[106], '\0');
+    T_EQ_INT(buf_printf(&b, "%0100d", 8), BUF_TOO_BIG); /* past the limit: unchanged */
+    T_EQ_INT(b.len, 106);
+    T_EQ_INT(b.data[106], '\0');
+    buf_free(&b);
+}
+
 TEST(buf_json_escape)
 {
     struct buf b;
