@@ -942,10 +942,9 @@ kube_client_new(struct loop *l, struct kube_config *cfg, const struct kube_clien
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 32L);
-    /* Idle connections kept for reuse: a burst may open 32 (each ~40 KiB of TLS state), and
-     * curl's default keeps four per handle ever added, so memory stayed at the burst's peak;
-     * 16 is the watches plus a few for writes (HTTP/1.1: one request per connection). */
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 16L);
+    /* The connection cache is left at curl's default (bounded by the 32 above, ~40 KiB of
+     * TLS state each): a cache of 16 made a 1000-OMJob burst close and re-open connections
+     * with full handshakes, 6x the operator's CPU (make bench, tracing phase). */
     /* Every request has its own easy handle; without a share each new connection would
      * make a full TLS handshake (issue 16: start-up, bursts). One thread: no lock callbacks.
      * Without it (out of memory) every connection just does a full handshake. */
