@@ -194,8 +194,10 @@ on_done(void *arg, void *easy, int cc)
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(easy);
     x->easy = NULL;
+    buf_free(&x->body); /* rebuilt for each send; a full batch is ~300 KiB to keep idle */
     after_answer(x, cc == CURLE_OK ? status : 0,
                  cc == CURLE_OK ? NULL : curl_easy_strerror((CURLcode)cc));
+    buf_free(&x->resp);
 }
 
 /* Moves up to max_batch spans (at least one item) from the queue into the batch. */

@@ -6,7 +6,13 @@ build is clean (LeakSanitizer on).
 
 Short version (make test / make integration): OMJ_SOAK_JOBS unset -> 24 OMJobs, 3 kills.
 Long version (make soak): OMJ_SOAK_JOBS=2000 (and OMJ_SOAK_KILLS, OMJ_SOAK_SEED); the
-operator's RSS is printed at the start, middle and end."""
+operator's RSS is printed at the start, middle and end.
+
+Steady churn (make soak, OMJ_SOAK_SECONDS set): one operator, no kills, OMJobs created at
+OMJ_SOAK_RATE per second for OMJ_SOAK_SECONDS, each deleted by its TTL once finished, so the
+cache holds a steady few dozen; the operator's RSS is sampled ten times. Run it with the
+release build (OMJ_OPERATOR=build/omjob-operator): ASan's quarantine and shadow memory would
+hide the allocator's own growth."""
 import json
 import os
 import random
@@ -20,6 +26,8 @@ from harness import FakeCluster, Operator, wait_until
 NS = "soak"
 OMJOBS = "/apis/pipelines.openmetadata.org/v1/namespaces/%s/omjobs" % NS
 JOBS = int(os.environ.get("OMJ_SOAK_JOBS", "24"))
+CHURN_SECONDS = int(os.environ.get("OMJ_SOAK_SECONDS", "0"))
+CHURN_RATE = float(os.environ.get("OMJ_SOAK_RATE", "2"))
 LONG = JOBS > 100
 KILLS = int(os.environ.get("OMJ_SOAK_KILLS", str(max(3, JOBS // 50))))
 SEED = int(os.environ.get("OMJ_SOAK_SEED", str(int(time.time()))))
@@ -97,6 +105,8 @@ class SoakTest(unittest.TestCase):
         return counts
 
     def test_soak(self):
+        if CHURN_SECONDS:
+            self.skipTest("OMJ_SOAK_SECONDS: the steady churn runs instead")
         rng = random.Random(SEED)
         sys.stderr.write("\nsoak: %d OMJobs, %d kills, seed %d\n" % (JOBS, KILLS, SEED))
         kinds = {"s%05d" % i: rng.choice(sorted(OUTCOMES)) for i in range(JOBS)}
@@ -188,6 +198,78 @@ class SoakTest(unittest.TestCase):
         sys.stderr.write("soak: %d OMJobs ok, %d kills, %d API restarts, %d pods deleted, "
                          "RSS %s\n" % (JOBS, kills, restarts, len(deleted),
                                        ", ".join("%s %s KiB" % r for r in rss)))
+
+
+    def test_steady_churn(self):
+        if not CHURN_SECONDS:
+            self.skipTest("OMJ_SOAK_SECONDS unset")
+        rng = random.Random(SEED)
+        sys.stderr.write("\nchurn: %d s at %.1f OMJobs/s, seed %d, %s\n" % (
+            CHURN_SECONDS, CHURN_RATE, SEED, os.path.basename(os.environ.get("OMJ_OPERATOR", "asan"))))
+        self.start_operator()
+        pid = self.op.proc.pid
+        counts, seq = {}, 0  # pod creations, read from the journal as it goes (it is bounded)
+
+        def read_journal():
+            nonlocal seq
+            for j in self.fake.journal(seq):
+                seq = max(seq, j["seq"])
+                if (j.get("method") == "POST" and j.get("status") == 201
+                        and j.get("path") == "/api/v1/namespaces/%s/pods" % NS):
+                    counts[j.get("name")] = counts.get(j.get("name"), 0) + 1
+
+        kinds, deleted, samples = {}, set(), []
+        t0 = time.monotonic()
+        next_sample, next_journal = t0, t0
+        while True:
+            now = time.monotonic()
+            elapsed = now - t0
+            if elapsed < CHURN_SECONDS:
+                while len(kinds) < elapsed * CHURN_RATE:
+                    n = "c%06d" % len(kinds)
+                    kinds[n] = rng.choice(sorted(OUTCOMES))
+                    body = omjob(n, kinds[n])
+                    body["spec"]["ttlSecondsAfterFinished"] = 1
+                    st, obj = self.fake.request("POST", OMJOBS, body)
+                    self.assertEqual(st, 201, obj)
+            if now >= next_sample:
+                st, lst = self.fake.request("GET", OMJOBS)
+                samples.append((int(elapsed), rss_kib(pid), len(kinds), len(lst.get("items", []))))
+                next_sample += CHURN_SECONDS / 10
+            if now >= next_journal:
+                read_journal()
+                next_journal = now + 10
+            st, pods = self.fake.request("GET", "/api/v1/namespaces/%s/pods" % NS)
+            for p in pods.get("items", []):
+                n = p["metadata"]["name"]
+                owner = n[:-len("-main")] if n.endswith("-main") else None
+                if (owner and kinds.get(owner) == "deleted" and owner not in deleted
+                        and p.get("status", {}).get("phase") == "Running"):
+                    self.fake.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (NS, n))
+                    deleted.add(owner)
+            if elapsed >= CHURN_SECONDS:
+                st, lst = self.fake.request("GET", OMJOBS)
+                if not lst.get("items"):
+                    break
+                if elapsed > CHURN_SECONDS + 120:
+                    first = lst["items"][0]["metadata"]["name"]
+                    self.fail("OMJobs left after the churn: %s\nthe first: %s\nits log lines:\n%s" % (
+                        [(o["metadata"]["name"], (o.get("status") or {}).get("phase")) for o in lst["items"][:10]],
+                        json.dumps(lst["items"][0]), "\n".join(
+                            json.dumps(r) for r in self.op.logs() if first in json.dumps(r))[-6000:]))
+            time.sleep(0.2)
+        samples.append((int(time.monotonic() - t0), rss_kib(pid), len(kinds), 0))
+        read_journal()
+        bad = ["%s (%s): main created %s, exit created %s" % (n, k, counts.get(n + "-main"), counts.get(n + "-exit"))
+               for n, k in sorted(kinds.items())
+               if counts.get(n + "-main") != 1 or counts.get(n + "-exit") != 1]
+        self.assertEqual(bad[:20], [], "seed %d" % SEED)
+        self.assertEqual(self.op.proc.poll(), None, "the operator is still running")
+        rc = self.stop_operator(signal.SIGTERM)
+        self.assertEqual(rc, 0)
+        sys.stderr.write("churn: %d OMJobs, each main and exit pod created once; RSS over time "
+                         "(s, KiB, OMJobs created, OMJobs present):\n%s\n" % (
+                             len(kinds), "\n".join("  %6d s %7s KiB %7d %5d" % x for x in samples)))
 
 
 if __name__ == "__main__":
