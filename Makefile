@@ -161,10 +161,18 @@ fuzz-replay: $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%) build/fuzz/seeds/.ok bui
 .PHONY: fuzz fuzz-build fuzz-replay
 
 # Soak (tests/integration/test_soak.py): the short version runs in make integration; this is
-# the long one. SOAK_JOBS OMJobs, a SIGKILL per 50 of them, the fake restarted now and then.
+# the long one. SOAK_JOBS OMJobs, a SIGKILL per 50 of them, the fake restarted now and then
+# (ASan build); then SOAK_SECONDS of steady churn at SOAK_RATE OMJobs/s through one release
+# operator, its RSS sampled ten times into bench/soak-rss.json (shown in bench/RESULTS.md).
+# SOAK_SECONDS=0 skips the churn.
 SOAK_JOBS ?= 2000
-soak: build/asan/omjob-operator
+SOAK_SECONDS ?= 3600
+SOAK_RATE ?= 2
+soak: build/asan/omjob-operator build/omjob-operator
 	OMJ_SOAK_JOBS=$(SOAK_JOBS) $(PY) -m unittest discover -s tests/integration -p test_soak.py -v
+	[ "$(SOAK_SECONDS)" = 0 ] || OMJ_SOAK_SECONDS=$(SOAK_SECONDS) OMJ_SOAK_RATE=$(SOAK_RATE) \
+	  OMJ_OPERATOR=$(CURDIR)/build/omjob-operator OMJ_SOAK_RSS_OUT=$(CURDIR)/bench/soak-rss.json \
+	  $(PY) -m unittest discover -s tests/integration -p test_soak.py -v
 
 .PHONY: soak
 

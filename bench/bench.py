@@ -34,6 +34,15 @@ FAKEAPI = os.path.join(TOP, "tests", "fakeapi", "fakeapi.py")
 CRDS = os.path.join(TOP, "crds")
 RESULTS_MD = os.environ.get("BENCH_RESULTS", os.path.join(TOP, "bench", "RESULTS.md"))
 RESULTS_JSON = os.path.join(os.path.dirname(RESULTS_MD), "results.json")
+SOAK_RSS = os.path.join(TOP, "bench", "soak-rss.json")  # written by make soak (test_steady_churn)
+
+
+def load_soak_rss():
+    try:
+        with open(SOAK_RSS) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 QUICK = os.environ.get("BENCH_QUICK") == "1"     # smaller N, for developing the driver
 BURSTS = 10 if not QUICK else 3                  # throughput bursts on one operator (RSS across bursts)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -1357,7 +1366,7 @@ def render(total_s, failed):
     w("| Binary | `%s` |" % M.get("version"))
     w("| Load average at start / end | %s / %s (the machine is shared: other work running meanwhile shows "
       "up in the wall-clock figures, much less in CPU and instruction counts) |" % (
-          M.get("loadavg"), open("/proc/loadavg").read().split()[:3] and " ".join(open("/proc/loadavg").read().split()[:3])))
+          M.get("loadavg"), R.get("loadavg_end") or " ".join(open("/proc/loadavg").read().split()[:3])))
     w("| `make bench` run time | %.0f s (bench/bench.py; plus the build if `make` had to rebuild) |" % total_s)
     w("")
     w("Everything runs on this one machine: the operator (release binary `build/omjob-operator`), the fake API "
@@ -1790,6 +1799,29 @@ def render(total_s, failed):
                                             ", ".join("%.2f" % r["cpu_s"] for r in trc["runs"]["on"])))
         w("")
 
+    soak = load_soak_rss()
+    if soak:
+        w("## Soak: RSS over time (make soak)")
+        w("")
+        w("Not measured by `make bench`: the steady churn of `make soak` (tests/integration/test_soak.py "
+          "`test_steady_churn`) writes %s, shown here as recorded. %s at %s OMJobs/s for %d s (%d OMJobs, "
+          "random outcomes, each deleted by its TTL 1 s after it finished), one operator (`%s`), "
+          "fake `--time-scale 0.02`; started %s. Every main and exit pod was created exactly once (journal)." % (
+              os.path.relpath(SOAK_RSS, TOP), "One run", soak["rate"], soak["seconds"], soak["omjobs"],
+              soak["version"], soak["date"]))
+        w("")
+        w("| Time | Operator RSS | OMJobs created | OMJobs present |")
+        w("|---:|---:|---:|---:|")
+        for t, kib, made, present in soak["samples"]:
+            w("| %d s | %s | %d | %d |" % (t, fmt_bytes(kib * 1024) if kib else "?", made, present))
+        ks = [x[1] for x in soak["samples"] if x[1]]
+        if len(ks) >= 3:
+            mid = ks[len(ks) // 2]
+            w("")
+            w("Start %s, middle %s, end %s: end vs middle %+.1f%%." % (
+                fmt_bytes(ks[1] * 1024), fmt_bytes(mid * 1024), fmt_bytes(ks[-1] * 1024), 100.0 * (ks[-1] / mid - 1)))
+        w("")
+
     if NOTES or failed:
         w("## Notes and things not measured")
         w("")
@@ -1801,7 +1833,21 @@ def render(total_s, failed):
     return "\n".join(L)
 
 
+def render_again():
+    """BENCH_RENDER_ONLY=1: RESULTS.md again from results.json (and bench/soak-rss.json), nothing
+    measured; for a make soak that ended after make bench."""
+    with open(RESULTS_JSON) as f:
+        R.update(json.load(f))
+    NOTES[:] = R.get("notes", [])
+    with open(RESULTS_MD, "w") as f:
+        f.write(render(R["total_s"], [tuple(x) for x in R.get("failed", [])]) + "\n")
+    log("rendered", RESULTS_MD, "from", RESULTS_JSON)
+    return 0
+
+
 def main():
+    if os.environ.get("BENCH_RENDER_ONLY") == "1":
+        return render_again()
     t0 = time.time()
     R["machine"] = machine()
     log("machine", R["machine"])
@@ -1839,6 +1885,7 @@ def main():
                                     20.0 / (tp["writes"] / tp["n"])))
     total = time.time() - t0
     R["total_s"] = total
+    R["loadavg_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
     R["failed"] = failed
     R["notes"] = NOTES
     with open(RESULTS_JSON, "w") as f:

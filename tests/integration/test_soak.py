@@ -17,11 +17,12 @@ import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import time
 import unittest
 
-from harness import FakeCluster, Operator, wait_until
+from harness import OPERATOR, FakeCluster, Operator, wait_until
 
 NS = "soak"
 OMJOBS = "/apis/pipelines.openmetadata.org/v1/namespaces/%s/omjobs" % NS
@@ -206,6 +207,9 @@ class SoakTest(unittest.TestCase):
         rng = random.Random(SEED)
         sys.stderr.write("\nchurn: %d s at %.1f OMJobs/s, seed %d, %s\n" % (
             CHURN_SECONDS, CHURN_RATE, SEED, os.path.basename(os.environ.get("OMJ_OPERATOR", "asan"))))
+        started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        version = subprocess.run([OPERATOR, "--version"], capture_output=True,
+                                 text=True).stdout.partition("\n")[0]  # it names its commit
         self.start_operator()
         pid = self.op.proc.pid
         counts, seq = {}, 0  # pod creations, read from the journal as it goes (it is bounded)
@@ -267,6 +271,13 @@ class SoakTest(unittest.TestCase):
         self.assertEqual(self.op.proc.poll(), None, "the operator is still running")
         rc = self.stop_operator(signal.SIGTERM)
         self.assertEqual(rc, 0)
+        out = os.environ.get("OMJ_SOAK_RSS_OUT")
+        if out:  # bench/soak-rss.json, shown in bench/RESULTS.md
+            with open(out, "w") as f:
+                json.dump({"date": started, "version": version,
+                           "binary": os.path.basename(os.environ.get("OMJ_OPERATOR", "asan")),
+                           "seconds": CHURN_SECONDS, "rate": CHURN_RATE, "omjobs": len(kinds), "seed": SEED,
+                           "samples": samples}, f, indent=1)
         sys.stderr.write("churn: %d OMJobs, each main and exit pod created once; RSS over time "
                          "(s, KiB, OMJobs created, OMJobs present):\n%s\n" % (
                              len(kinds), "\n".join("  %6d s %7s KiB %7d %5d" % x for x in samples)))
