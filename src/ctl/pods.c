@@ -2,11 +2,13 @@
 
 #include "ctl/naming.h"
 #include "kube/cache.h"
+#include "util/intern.h"
 #include "util/timeutil.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +28,43 @@ str_of(const cJSON *obj, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static void
-copy_str(char *dst, size_t n, const char *src)
+/* The pod's short strings (struct pod_state): shared from the pool, else its own copy. */
+enum {
+    OWNS_PHASE = 1u << 0,
+    OWNS_REASON = 1u << 1,
+    OWNS_POD_TYPE = 1u << 2,
+    OWNS_WAITING = 1u << 3,
+    OWNS_TERM = 1u << 4,
+    OWNS_NODE = 1u << 5,
+};
+
+/* Stores at most max bytes of src (absent: "") in *field. Returns false when out of memory. */
+static bool
+set_word(struct pod_state *ps, const char **field, unsigned bit, const char *src, size_t max)
 {
-    snprintf(dst, n, "%s", src ? src : "");
+    char cut[INTERN_MAX_LEN + 1];
+    snprintf(cut, sizeof cut, "%.*s", (int)(max < INTERN_MAX_LEN ? max : INTERN_MAX_LEN),
+             src ? src : "");
+    const char *shared = intern(cut);
+    if (shared) {
+        *field = shared;
+        return true;
+    }
+    char *own = strdup(cut);
+    if (!own) return false;
+    *field = own;
+    ps->owned |= bit;
+    return true;
+}
+
+static void
+free_words(struct pod_state *ps)
+{
+    const char **f[] = {&ps->phase,          &ps->reason,      &ps->pod_type,
+                        &ps->waiting_reason, &ps->term_reason, &ps->node_name};
+    for (unsigned i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (ps->owned & (1u << i)) free((char *)(uintptr_t)*f[i]);
+    ps->owned = 0;
 }
 
 static int64_t
@@ -66,24 +101,28 @@ main_container_status(const cJSON *status)
     return cJSON_GetArrayItem(list, 0);
 }
 
-/* Returns the waiting message (or NULL) for the message fallback. */
-static const char *
-trim_container(struct pod_state *ps, const cJSON *cs)
+/* Sets *wait_msg to the waiting message (or NULL) for the message fallback. Returns false
+ * when out of memory. */
+static bool
+trim_container(struct pod_state *ps, const cJSON *cs, const char **wait_msg)
 {
     const cJSON *state = item(cs, "state");
     const cJSON *waiting = item(state, "waiting"), *term = item(state, "terminated");
-    copy_str(ps->waiting_reason, sizeof ps->waiting_reason, str_of(waiting, "reason"));
+    *wait_msg = str_of(waiting, "message");
+    if (!set_word(ps, &ps->waiting_reason, OWNS_WAITING, str_of(waiting, "reason"), 39))
+        return false;
     ps->started_ms = time_of(item(state, "running"), "startedAt");
     if (cJSON_IsObject(term)) {
         int64_t code = -1;
         ps->terminated = true;
         ps->exit_code =
             int_in(item(term, "exitCode"), -2147483647 - 1, 2147483647, &code) ? (int)code : -1;
-        copy_str(ps->term_reason, sizeof ps->term_reason, str_of(term, "reason"));
+        if (!set_word(ps, &ps->term_reason, OWNS_TERM, str_of(term, "reason"), 39))
+            return false;
         ps->started_ms = time_of(term, "startedAt");
         ps->finished_ms = time_of(term, "finishedAt");
     }
-    return str_of(waiting, "message");
+    return true;
 }
 
 /* Returns the PodScheduled=False message (or NULL) for the message fallback. */
@@ -113,13 +152,16 @@ pod_trim(const cJSON *pod)
 {
     struct pod_state *ps = calloc(1, sizeof *ps);
     if (!ps) return NULL;
+    ps->phase = ps->reason = ps->pod_type = ps->waiting_reason = ps->term_reason = "";
     const cJSON *meta = item(pod, "metadata"), *spec = item(pod, "spec");
     const cJSON *status = item(pod, "status");
     const char *node = str_of(spec, "nodeName");
-    if (node && *node && !(ps->node_name = strdup(node))) {
-        free(ps);
-        return NULL;
-    }
+    if ((node && *node && !set_word(ps, &ps->node_name, OWNS_NODE, node, INTERN_MAX_LEN)) ||
+        !set_word(ps, &ps->pod_type, OWNS_POD_TYPE, str_of(item(meta, "labels"), POD_LABEL_TYPE),
+                  15) ||
+        !set_word(ps, &ps->phase, OWNS_PHASE, str_of(status, "phase"), 11) ||
+        !set_word(ps, &ps->reason, OWNS_REASON, str_of(status, "reason"), 39))
+        goto fail;
     if (str_of(meta, "deletionTimestamp")) {
         ps->deletion_ms = time_of(meta, "deletionTimestamp");
         if (!ps->deletion_ms) /* unparsable but present: still being deleted */
@@ -127,18 +169,20 @@ pod_trim(const cJSON *pod)
     }
     if (!int_in(item(meta, "deletionGracePeriodSeconds"), 0, INT32_MAX, &ps->deletion_grace_s))
         ps->deletion_grace_s = -1;
-    copy_str(ps->pod_type, sizeof ps->pod_type, str_of(item(meta, "labels"), POD_LABEL_TYPE));
-    copy_str(ps->phase, sizeof ps->phase, str_of(status, "phase"));
-    copy_str(ps->reason, sizeof ps->reason, str_of(status, "reason"));
     ps->start_time_ms = time_of(status, "startTime");
     ps->created_ms = time_of(meta, "creationTimestamp");
     const char *sched_msg = trim_conditions(ps, status);
-    const char *wait_msg = trim_container(ps, main_container_status(status));
+    const char *wait_msg;
+    if (!trim_container(ps, main_container_status(status), &wait_msg))
+        goto fail;
     const char *msg = str_of(status, "message");
     const char *m = msg ? msg : wait_msg ? wait_msg : sched_msg;
     if (m && *m)
         ps->message = strndup(m, 159); /* no memory: no message, the pod is still usable */
     return ps;
+fail:
+    pod_state_free(ps);
+    return NULL;
 }
 
 void
@@ -146,7 +190,7 @@ pod_state_free(void *p)
 {
     struct pod_state *ps = p;
     if (!ps) return;
-    free(ps->node_name);
+    free_words(ps);
     free(ps->message);
     free(ps);
 }
@@ -188,13 +232,23 @@ pod_state_dup(const struct pod_state *ps)
     struct pod_state *d = malloc(sizeof *d);
     if (!d) return NULL;
     *d = *ps;
-    d->message = ps->message ? strdup(ps->message) : NULL;
-    d->node_name = ps->node_name ? strdup(ps->node_name) : NULL;
-    if ((ps->message && !d->message) || (ps->node_name && !d->node_name)) {
-        pod_state_free(d);
-        return NULL;
+    d->owned = 0; /* the copy shares only pooled strings; the pod's own ones are copied */
+    d->message = NULL;
+    const char *const *from[] = {&ps->phase,          &ps->reason,      &ps->pod_type,
+                           &ps->waiting_reason, &ps->term_reason, &ps->node_name};
+    const char **to[] = {&d->phase,          &d->reason,      &d->pod_type,
+                         &d->waiting_reason, &d->term_reason, &d->node_name};
+    for (unsigned i = 0; i < sizeof from / sizeof from[0]; i++) {
+        if (!(ps->owned & (1u << i))) continue;
+        if (!(*to[i] = strdup(*from[i]))) goto fail;
+        d->owned |= 1u << i;
     }
+    if (ps->message && !(d->message = strdup(ps->message))) goto fail;
     return d;
+fail:
+    if (!(d->owned & OWNS_NODE)) d->node_name = NULL; /* not freed below */
+    pod_state_free(d);
+    return NULL;
 }
 
 /* ---- classification ------------------------------------------------------------------- */
@@ -347,7 +401,8 @@ struct pod_outcome
 pod_classify(const struct kobj *pod, const struct pod_state *ps, const struct node_state *node,
              int64_t now_ms, int64_t node_lost_grace_ms, int64_t start_deadline_ms)
 {
-    static const struct pod_state nothing_known;
+    static const struct pod_state nothing_known = {
+        .phase = "", .reason = "", .pod_type = "", .waiting_reason = "", .term_reason = ""};
     struct pod_outcome o;
     if (!ps && !pod) {
         o = outcome(POD_LOST, "Deleted", -1);

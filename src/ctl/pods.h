@@ -66,19 +66,22 @@ struct kobj;
 
 /* The informer payload of a pod (main container: the one named "main", else the first). */
 struct pod_state {
-    char phase[12];
-    char reason[40];    /* status.reason (Evicted, DeadlineExceeded, ...) */
-    char *message;      /* status.message, else the waiting message, else the
-                         * PodScheduled=False message (at most 159 bytes); NULL when none:
-                         * most pods have none, and 20,000 cached pods must stay small */
-    char *node_name;    /* spec.nodeName, NULL when unscheduled */
-    char pod_type[16];  /* label omjob.pipelines.openmetadata.org/pod-type */
-    bool ready;         /* condition Ready=True */
-    bool unschedulable; /* condition PodScheduled=False, reason Unschedulable */
-    char waiting_reason[40];
+    /* The short strings are never NULL ("" when absent) and mostly point into the shared
+     * pool (util/intern.h); a value the pool refused is the pod's own copy (bit in owned). */
+    const char *phase;
+    const char *reason;   /* status.reason (Evicted, DeadlineExceeded, ...) */
+    const char *pod_type; /* label omjob.pipelines.openmetadata.org/pod-type */
+    const char *waiting_reason;
+    const char *term_reason;
+    const char *node_name; /* spec.nodeName, NULL when unscheduled (shared like the above) */
+    char *message;         /* status.message, else the waiting message, else the
+                            * PodScheduled=False message (at most 159 bytes); NULL when none:
+                            * most pods have none, and 20,000 cached pods must stay small */
+    unsigned owned;        /* POD_OWNS_* bits: which strings above are this pod's own */
+    bool ready;            /* condition Ready=True */
+    bool unschedulable;    /* condition PodScheduled=False, reason Unschedulable */
     bool terminated;
     int exit_code; /* valid when terminated */
-    char term_reason[40];
     int64_t started_ms, finished_ms; /* container running/terminated startedAt, finishedAt */
     int64_t start_time_ms;           /* status.startTime */
     int64_t created_ms;              /* metadata.creationTimestamp */

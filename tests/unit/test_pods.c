@@ -1146,10 +1146,45 @@ TEST(pods_may_still_run_until_certain)
     struct pod_state *copy = pod_state_dup(f.ps);
     T_ASSERT(copy != NULL);
     T_EQ_STR(copy->node_name, "rig-node");
-    T_ASSERT(copy->node_name != f.ps->node_name);
+    T_ASSERT(copy->node_name == f.ps->node_name); /* shared from the pool */
     pod_state_free(copy);
+    T_EQ_STR(f.ps->node_name, "rig-node");
     unload(&f);
     node_state_free(node);
+}
+
+#include "util/intern.h"
+
+/* This fills the process's string pool: every pod the tests after it load owns its strings,
+ * which nothing may notice (and LeakSanitizer checks they are freed). */
+TEST(pods_strings_past_a_full_pool_are_the_pods_own)
+{
+    char s[32];
+    const char *first = intern("pool-0");
+    T_ASSERT(first != NULL && first == intern("pool-0"));
+    for (int i = 1; i < INTERN_MAX_STRINGS + 10; i++) {
+        snprintf(s, sizeof s, "pool-%d", i);
+        intern(s);
+    }
+    T_ASSERT(intern("never-seen-before") == NULL); /* full: refused */
+    T_ASSERT(intern("pool-0") == first);          /* what it holds is still shared */
+    char big[INTERN_MAX_LEN + 2];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    T_ASSERT(intern(big) == NULL); /* too long */
+    struct fx f = {0};
+    T_EQ_INT(load(&f, "", ",\"nodeName\":\"node-past-the-pool\"",
+                  "{\"phase\":\"Failed\",\"reason\":\"AReasonNobodyKnows\"}"),
+             0);
+    T_EQ_STR(f.ps->node_name, "node-past-the-pool");
+    T_EQ_STR(f.ps->reason, "AReasonNobodyKnows");
+    struct pod_state *copy = pod_state_dup(f.ps);
+    T_ASSERT(copy != NULL);
+    T_ASSERT(copy->reason != f.ps->reason); /* its own copy of its own copy */
+    T_EQ_STR(copy->reason, "AReasonNobodyKnows");
+    unload(&f); /* LeakSanitizer: every own copy freed */
+    T_EQ_STR(copy->node_name, "node-past-the-pool");
+    pod_state_free(copy);
 }
 
 /* ctl's last payloads of deleted pods: by key and owner uid, replaced per key, bounded */
