@@ -14,6 +14,7 @@
 #include "kube/queue.h"
 #include "loop.h"
 #include "util/buf.h"
+#include "util/intern.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strset.h"
@@ -21,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,25 +36,26 @@
 
 struct omjob_obj {
     char *doc; /* metadata + spec as compact JSON while not final (pods are built from it) */
-    char phase[24];
+    const char *phase; /* never NULL; phase and reasons shared from util/intern.h */
     char main_pod[64], exit_pod[64];
     bool started;      /* status.startTime: the main pod's creation was confirmed */
     bool has_message;  /* status.message is set (an empty one is deleted, not sent) */
     int64_t start_ms, completion_ms;
     bool main_recorded; /* status.mainPodReason set: the main outcome is on record */
     int main_exit;
-    char main_reason[40];
+    const char *main_reason;
     char *main_message; /* status.mainPodMessage, NULL when none (most OMJobs) */
     int exit_attempts; /* status.exitHandlerAttempts: exit pods created */
     bool exit_recorded;
     int exit_exit;
-    char exit_reason[40]; /* status.exitHandlerReason: final, or NodeLost while held */
+    const char *exit_reason; /* status.exitHandlerReason: final, or NodeLost while held */
     char *exit_message;   /* status.exitHandlerMessage (lost or late only), NULL when none */
     int64_t observed_gen;
     int64_t ttl_s, main_deadline_s, exit_deadline_s;
     int exit_retries;
     bool skip_exit_on_delete;
     bool trace_exported; /* TRACING_EXPORTED_ANNOTATION set */
+    unsigned owned;      /* bits 0-2: phase, main_reason, exit_reason are this object's copy */
 };
 
 
@@ -87,6 +90,8 @@ omjob_doc(const cJSON *obj)
     return s;
 }
 
+static void omjob_free_payload(void *p);
+
 static void *
 omjob_trim(const cJSON *obj)
 {
@@ -96,7 +101,15 @@ omjob_trim(const cJSON *obj)
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    copy_str(j->phase, sizeof j->phase, json_str(st, "phase"));
+    bool own[3];
+    j->phase = intern_cut(json_str(st, "phase"), 23, &own[0]);
+    j->main_reason = intern_cut(json_str(st, "mainPodReason"), 39, &own[1]);
+    j->exit_reason = intern_cut(json_str(st, "exitHandlerReason"), 39, &own[2]);
+    j->owned = (own[0] ? 1u : 0) | (own[1] ? 2u : 0) | (own[2] ? 4u : 0);
+    if (!j->phase || !j->main_reason || !j->exit_reason) {
+        omjob_free_payload(j);
+        return NULL;
+    }
     copy_str(j->main_pod, sizeof j->main_pod, json_str(st, "mainPodName"));
     copy_str(j->exit_pod, sizeof j->exit_pod, json_str(st, "exitHandlerPodName"));
     j->start_ms = json_time_ms(st, "startTime");
@@ -105,14 +118,12 @@ omjob_trim(const cJSON *obj)
     j->has_message = sm && *sm;
     j->completion_ms = json_time_ms(st, "completionTime");
     j->main_recorded = json_str(st, "mainPodReason") != NULL;
-    copy_str(j->main_reason, sizeof j->main_reason, json_str(st, "mainPodReason"));
     const char *mm = json_str(st, "mainPodMessage");
     if (mm && *mm)
         j->main_message = strndup(mm, 255); /* no memory: the message is only shown */
     j->main_exit = (int)json_int(st, "mainPodExitCode", EXIT_CODE_UNKNOWN);
     j->exit_attempts = (int)json_int(st, "exitHandlerAttempts", 0);
     j->exit_exit = (int)json_int(st, "exitHandlerExitCode", EXIT_CODE_UNKNOWN);
-    copy_str(j->exit_reason, sizeof j->exit_reason, json_str(st, "exitHandlerReason"));
     const char *em = json_str(st, "exitHandlerMessage");
     if (em && *em)
         j->exit_message = strndup(em, 255);
@@ -142,6 +153,9 @@ omjob_free_payload(void *p)
 {
     struct omjob_obj *j = p;
     if (j) {
+        const char *words[] = {j->phase, j->main_reason, j->exit_reason};
+        for (unsigned i = 0; i < 3; i++)
+            if (j->owned & (1u << i)) free((char *)(uintptr_t)words[i]);
         free(j->doc);
         free(j->main_message);
         free(j->exit_message);

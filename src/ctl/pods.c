@@ -42,18 +42,9 @@ enum {
 static bool
 set_word(struct pod_state *ps, const char **field, unsigned bit, const char *src, size_t max)
 {
-    char cut[INTERN_MAX_LEN + 1];
-    snprintf(cut, sizeof cut, "%.*s", (int)(max < INTERN_MAX_LEN ? max : INTERN_MAX_LEN),
-             src ? src : "");
-    const char *shared = intern(cut);
-    if (shared) {
-        *field = shared;
-        return true;
-    }
-    char *own = strdup(cut);
-    if (!own) return false;
-    *field = own;
-    ps->owned |= bit;
+    bool owned;
+    if (!(*field = intern_cut(src, max, &owned))) return false;
+    if (owned) ps->owned |= bit;
     return true;
 }
 

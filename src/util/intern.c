@@ -2,6 +2,7 @@
 
 #include "util/hash.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,4 +34,19 @@ intern(const char *s)
     slots[i] = copy;
     count++;
     return copy;
+}
+
+const char *
+intern_cut(const char *s, size_t max, bool *owned)
+{
+    char cut[INTERN_MAX_LEN + 1];
+    snprintf(cut, sizeof cut, "%.*s", (int)(max < INTERN_MAX_LEN ? max : INTERN_MAX_LEN),
+             s ? s : "");
+    *owned = false;
+    const char *shared = intern(cut);
+    if (shared)
+        return shared;
+    char *own = strdup(cut);
+    *owned = own != NULL;
+    return own;
 }

@@ -12,7 +12,14 @@
 #define INTERN_MAX_LEN 63
 #define INTERN_MAX_STRINGS 1024 /* a cluster with more nodes: the rest keep their own copies */
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* The pooled copy of s, or NULL (too long, pool full, out of memory). */
 const char *intern(const char *s);
+
+/* s (NULL: "") cut to at most max bytes (max <= INTERN_MAX_LEN): the pool's copy, else a
+ * malloc'ed one with *owned set (the caller frees it), else NULL (out of memory). */
+const char *intern_cut(const char *s, size_t max, bool *owned);
 
 #endif
