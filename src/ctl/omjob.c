@@ -37,7 +37,11 @@
 struct omjob_obj {
     char *doc; /* metadata + spec as compact JSON while not final (pods are built from it) */
     const char *phase; /* never NULL; phase and reasons shared from util/intern.h */
-    char main_pod[64], exit_pod[64];
+    /* status.mainPodName and exitHandlerPodName, kept only when they are not the names this
+     * controller gives (naming_child: "<name>-main", the last attempt's exit pod); NULL when
+     * they are, or absent (exit_pod_named tells which). */
+    char *main_pod, *exit_pod;
+    bool exit_pod_named;
     bool started;      /* status.startTime: the main pod's creation was confirmed */
     bool has_message;  /* status.message is set (an empty one is deleted, not sent) */
     int64_t start_ms, completion_ms;
@@ -91,6 +95,7 @@ omjob_doc(const cJSON *obj)
 }
 
 static void omjob_free_payload(void *p);
+static void exit_pod_name(char out[static 64], const char *omjob, int index);
 
 static void *
 omjob_trim(const cJSON *obj)
@@ -106,12 +111,9 @@ omjob_trim(const cJSON *obj)
     j->main_reason = intern_cut(json_str(st, "mainPodReason"), 39, &own[1]);
     j->exit_reason = intern_cut(json_str(st, "exitHandlerReason"), 39, &own[2]);
     j->owned = (own[0] ? 1u : 0) | (own[1] ? 2u : 0) | (own[2] ? 4u : 0);
-    if (!j->phase || !j->main_reason || !j->exit_reason) {
-        omjob_free_payload(j);
-        return NULL;
-    }
-    copy_str(j->main_pod, sizeof j->main_pod, json_str(st, "mainPodName"));
-    copy_str(j->exit_pod, sizeof j->exit_pod, json_str(st, "exitHandlerPodName"));
+    if (!j->phase || !j->main_reason || !j->exit_reason)
+        goto fail;
+    const char *oname = json_str(meta, "name");
     j->start_ms = json_time_ms(st, "startTime");
     j->started = j->start_ms != 0;
     const char *sm = json_str(st, "message");
@@ -124,6 +126,15 @@ omjob_trim(const cJSON *obj)
     j->main_exit = (int)json_int(st, "mainPodExitCode", EXIT_CODE_UNKNOWN);
     j->exit_attempts = (int)json_int(st, "exitHandlerAttempts", 0);
     j->exit_exit = (int)json_int(st, "exitHandlerExitCode", EXIT_CODE_UNKNOWN);
+    char given[64];
+    const char *mp = json_str(st, "mainPodName"), *ep = json_str(st, "exitHandlerPodName");
+    naming_child(given, oname ? oname : "", "main");
+    if (mp && *mp && strcmp(mp, given) && !(j->main_pod = strndup(mp, 63)))
+        goto fail;
+    j->exit_pod_named = ep && *ep;
+    exit_pod_name(given, oname ? oname : "", j->exit_attempts > 0 ? j->exit_attempts - 1 : 0);
+    if (j->exit_pod_named && strcmp(ep, given) && !(j->exit_pod = strndup(ep, 63)))
+        goto fail;
     const char *em = json_str(st, "exitHandlerMessage");
     if (em && *em)
         j->exit_message = strndup(em, 255);
@@ -146,6 +157,20 @@ omjob_trim(const cJSON *obj)
     if (!phase_final(j->phase))
         j->doc = omjob_doc(obj);
     return j;
+fail:
+    omjob_free_payload(j);
+    return NULL;
+}
+
+/* Whether status.exitHandlerPodName is pod (of OMJob name). */
+static bool
+exit_pod_is(const struct omjob_obj *j, const char *name, const char *pod)
+{
+    if (!j->exit_pod_named) return false;
+    if (j->exit_pod) return !strcmp(j->exit_pod, pod);
+    char given[64];
+    exit_pod_name(given, name, j->exit_attempts > 0 ? j->exit_attempts - 1 : 0);
+    return !strcmp(given, pod);
 }
 
 static void
@@ -157,6 +182,8 @@ omjob_free_payload(void *p)
         for (unsigned i = 0; i < 3; i++)
             if (j->owned & (1u << i)) free((char *)(uintptr_t)words[i]);
         free(j->doc);
+        free(j->main_pod);
+        free(j->exit_pod);
         free(j->main_message);
         free(j->exit_message);
     }
@@ -381,7 +408,7 @@ view_exit(struct omjob_ctl *c, struct view *v)
     e->pod = nswatch_get(&c->ctl->pods, v->o->ns, e->name);
     int64_t now = time_now_ms();
     /* the recorded NodeLost of this very pod (final, or held while not final) */
-    bool lost_here = !strcmp(j->exit_reason, "NodeLost") && !strcmp(j->exit_pod, e->name);
+    bool lost_here = !strcmp(j->exit_reason, "NodeLost") && exit_pod_is(j, v->o->name, e->name);
     if (j->exit_recorded) {
         e->out.kind = j->exit_exit == 0 ? POD_SUCCEEDED : POD_FAILED;
         e->out.exit_code = j->exit_exit == EXIT_CODE_UNKNOWN ? -1 : j->exit_exit;
@@ -664,7 +691,7 @@ status_patch(const struct view *v)
         (!main_final || !strcmp(j->main_reason, v->main.out.reason)) &&
         !strcmp(j->exit_reason, exit_reason) &&
         j->exit_attempts == v->exits_created && j->observed_gen == v->o->generation &&
-        (!v->exits_created || !strcmp(j->exit_pod, v->exit.name)))
+        (!v->exits_created || exit_pod_is(j, v->o->name, v->exit.name)))
         return NULL;
     char now[TIME_RFC3339_MAX], msg[512];
     time_fmt_rfc3339(now, time_now_ms(), 0);
