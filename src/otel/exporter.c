@@ -22,9 +22,9 @@
 
 struct item {
     struct item *next;
-    char tag[TAG_MAX];
+    const char *tag; /* after the spans, in the same allocation */
     size_t nspans, len;
-    char json[]; /* comma-separated spans */
+    char json[]; /* comma-separated spans, then the tag */
 };
 
 struct otel_exporter {
@@ -415,17 +415,21 @@ otel_exporter_submit(struct otel_exporter *x, const char *tag, const char *spans
         log_failure(x, LINE_FULL, "OTLP export queue full: trace dropped", 0, "the collector is behind");
         return -1;
     }
-    struct item *it = malloc(sizeof *it + len + 1);
+    size_t tlen = tag ? strnlen(tag, TAG_MAX - 1) : 0;
+    struct item *it = malloc(sizeof *it + len + 1 + tlen + 1);
     if (!it) {
         count_spans(x, "dropped", nspans, &x->st.dropped_spans);
         return -1;
     }
     it->next = NULL;
-    snprintf(it->tag, sizeof it->tag, "%s", tag ? tag : "");
     it->nspans = nspans;
     it->len = len;
     memcpy(it->json, spans_json, len);
     it->json[len] = 0;
+    char *t = it->json + len + 1;
+    memcpy(t, tag ? tag : "", tlen);
+    t[tlen] = 0;
+    it->tag = t;
     if (x->tail)
         x->tail->next = it;
     else
