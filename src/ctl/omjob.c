@@ -59,6 +59,7 @@ struct omjob_obj {
     int exit_retries;
     bool skip_exit_on_delete;
     bool trace_exported; /* TRACING_EXPORTED_ANNOTATION set */
+    bool has_annotations; /* metadata.annotations is a map (a JSON patch may add to it) */
     unsigned owned;      /* bits 0-2: phase, main_reason, exit_reason are this object's copy */
 };
 
@@ -154,6 +155,7 @@ omjob_trim(const cJSON *obj)
     j->skip_exit_on_delete = skip && !strcmp(skip, "true");
     j->trace_exported = json_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
                                  TRACING_EXPORTED_ANNOTATION) != NULL;
+    j->has_annotations = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(meta, "annotations"));
     if (!phase_final(j->phase))
         j->doc = omjob_doc(obj);
     return j;
@@ -560,8 +562,10 @@ confirm_gone(struct omjob_ctl *c, const struct view *v, const char *pod)
     return submit(c, v, OP_CONFIRM_GONE, pod, "GET", path, NULL, NULL);
 }
 
+/* Adds (add) or releases our finalizer; a release with mark (not NULL) also sets the
+ * exported-trace annotation in the same JSON patch (tracing_omjob_carry). */
 static int
-set_finalizer(struct omjob_ctl *c, const struct view *v, bool add)
+set_finalizer(struct omjob_ctl *c, const struct view *v, bool add, const char *mark)
 {
     char path[256], *body;
     omjob_path(path, sizeof path, v->o->ns, v->o->name, "");
@@ -596,11 +600,21 @@ set_finalizer(struct omjob_ctl *c, const struct view *v, bool add)
     if (!(v->o->finalizers & 4)) {
         /* Ours is the only one: one PATCH that holds only while that is still so (a test
          * of the whole list), whatever else changed meanwhile. */
-        char fin[256];
+        char fin[768], ann[400] = "";
+        if (mark && v->j->has_annotations) /* "/" in the key is "~1" in a JSON pointer */
+            snprintf(ann, sizeof ann,
+                     ",{\"op\":\"add\",\"path\":\"/metadata/annotations/%s\",\"value\":\"%s\"}",
+                     TRACING_EXPORTED_POINTER, mark);
+        else if (mark) /* no map to add to: make one, unless annotations appeared meanwhile */
+            snprintf(ann, sizeof ann,
+                     ",{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"%s\"}"
+                     ",{\"op\":\"add\",\"path\":\"/metadata/annotations\","
+                     "\"value\":{\"%s\":\"%s\"}}",
+                     v->o->rv, TRACING_EXPORTED_ANNOTATION, mark);
         snprintf(fin, sizeof fin,
                  "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"%s\"]},"
-                 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]",
-                 OMJOB_FINALIZER);
+                 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}%s]",
+                 OMJOB_FINALIZER, ann);
         body = strdup(fin);
         return body ? writer_submit_op(c->writer, &op, "PATCH", path,
                                        "application/json-patch+json", body)
@@ -919,7 +933,7 @@ act(struct omjob_ctl *c, struct view *v)
                 event_record(c->ctl->events, &r, "Warning", "ExitHandlerTimedOut",
                              "the exit handler did not finish in time; releasing the deletion");
             }
-            return set_finalizer(c, v, false) == 0;
+            return set_finalizer(c, v, false, NULL) == 0;
         }
         if (!ours)
             return false;
@@ -936,7 +950,7 @@ act(struct omjob_ctl *c, struct view *v)
         int rc = 1;
         if (engine_ready(v->steps, 2, 0, start) && start[0] == 0)
             rc = create_pod(c, v, true, err, sizeof err);
-        if (set_finalizer(c, v, true))
+        if (set_finalizer(c, v, true, NULL))
             return rc == 0;
         if (rc == -2)
             fail_invalid(c, v, err);
@@ -970,8 +984,20 @@ act(struct omjob_ctl *c, struct view *v)
     if (j->main_recorded && v->main.pod && !v->main.pod->deletion_ms &&
         (!strcmp(j->main_reason, "StartFailed") || !strcmp(j->main_reason, "NodeLost")))
         return delete_pod(c, v, v->main.name) == 0;
-    if (final && ours)
-        return set_finalizer(c, v, false) == 0;
+    if (final && ours) {
+        char mark[33];
+        int64_t until = 0;
+        switch (tracing_omjob_carry(v->o, j->completion_ms, mark, &until)) {
+        case TRACING_CARRY_WAIT: /* its trace's answer first, to write both at once */
+            ctl_requeue_at(c->queue, v->o->key, until);
+            return false;
+        case TRACING_CARRY_MARK:
+            return set_finalizer(c, v, false, mark) == 0;
+        case TRACING_CARRY_NONE:
+            break;
+        }
+        return set_finalizer(c, v, false, NULL) == 0;
+    }
     if (final && j->ttl_s >= 0 && j->completion_ms && !v->deleting) {
         int64_t at = j->completion_ms + j->ttl_s * 1000;
         if (time_now_ms() >= at) {
@@ -1180,6 +1206,8 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
         }
         if (ok) {
             /* our finalizer is off (or on): no second release from a stale cache */
+            struct kobj *o = op->release ? nswatch_get_key(&c->omjobs, op->key) : NULL;
+            if (o) tracing_omjob_carried(o); /* the annotation went with it, if carried */
             nswatch_apply_response(&c->omjobs, op->ns, r, op->base_seq);
         } else if (r->status == 404) {
             ok = true; /* the OMJob is gone: nothing to hold or release */
@@ -1230,6 +1258,7 @@ on_omjob(void *arg, enum informer_event ev, const struct kobj *o)
     struct omjob_ctl *c = arg;
     if (ev == INFORMER_DELETE) {
         ctl_forget(c->ctl, c->queue, c->writer, o);
+        tracing_omjob_forget(o);
         char name[64];
         naming_child(name, o->name, "main");
         forget_pod(c, o->ns, name);
@@ -1298,6 +1327,16 @@ scrape(void *arg)
     nswatch_foreach(&c->omjobs, count_phase, c);
 }
 
+/* Its carried trace was accepted: the finalizer release can go (tracing_omjob_carry). */
+static void
+wake_omjob(void *arg, const char *ns, const char *name)
+{
+    struct omjob_ctl *c = arg;
+    char key[320];
+    snprintf(key, sizeof key, "%s/%s", ns, name);
+    workqueue_add(c->queue, key);
+}
+
 struct omjob_ctl *
 omjob_ctl_new(struct ctl *ctl)
 {
@@ -1308,6 +1347,7 @@ omjob_ctl_new(struct ctl *ctl)
     c->queue = workqueue_new(ctl->loop, reconcile, c);
     c->writer = writer_new(ctl->client, op_done, op_lookup, c);
     ctl_log_kind(c->queue, c->writer, "omjob");
+    tracing_set_omjob_wake(wake_omjob, c);
     c->gone = strset_new();
     c->created = strset_new();
     static const char *const l_status[] = {"status", NULL};

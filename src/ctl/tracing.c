@@ -13,6 +13,7 @@
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/strset.h"
+#include "util/timeutil.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -27,25 +28,33 @@
  * the answer to its annotation patch (bounded by the exporter's queue and the client's);
  * then recent, two generations dropped in turn, long enough for the informer to deliver
  * the annotated object (so a reconcile in between does not see it unmarked). */
+/* An OMJob's annotation may instead ride on its finalizer release (tracing_omjob_carry):
+ * carried marks a pending run whose controller waits for it; once accepted it moves to
+ * acked until that write lands. */
 static struct {
     struct loop *loop;
     struct otel_exporter *x;
     struct kube_client *client;
-    struct strset *pending, *recent[2];
+    struct strset *pending, *recent[2], *carried, *acked;
     uint64_t rotate_timer;
+    int64_t hold_ms;
+    tracing_wake_fn wake;
+    void *wake_arg;
 } g;
 
 static bool
 known(const char *tag)
 {
-    return strset_has(g.pending, tag) || strset_has(g.recent[0], tag) ||
-           strset_has(g.recent[1], tag);
+    return strset_has(g.pending, tag) || strset_has(g.acked, tag) ||
+           strset_has(g.recent[0], tag) || strset_has(g.recent[1], tag);
 }
 
 static void
 settle(const char *tag)
 {
     strset_del(g.pending, tag);
+    strset_del(g.carried, tag);
+    strset_del(g.acked, tag);
     strset_add(g.recent[0], tag);
 }
 
@@ -76,10 +85,29 @@ on_annotated(void *arg, const struct kube_response *r)
     free(tag);
 }
 
+/* The namespace and name in an OMJob tag's path, for the wake-up. */
+static void
+wake_owner(const char *tag)
+{
+    const char *ns = strstr(tag, "/namespaces/"), *bar = strrchr(tag, '|');
+    const char *kind = ns ? strstr(ns + 12, "/omjobs/") : NULL;
+    if (!g.wake || !kind || !bar || bar < kind) return;
+    char nsbuf[64], name[256];
+    snprintf(nsbuf, sizeof nsbuf, "%.*s", (int)(kind - (ns + 12)), ns + 12);
+    snprintf(name, sizeof name, "%.*s", (int)(bar - (kind + 8)), kind + 8);
+    g.wake(g.wake_arg, nsbuf, name);
+}
+
 static void
 on_exported(void *arg, const char *tag, bool exported)
 {
     (void)arg;
+    if (exported && strset_has(g.carried, tag) && strset_add(g.acked, tag) >= 0) {
+        strset_del(g.carried, tag); /* its controller writes the annotation with its release */
+        strset_del(g.pending, tag);
+        wake_owner(tag);
+        return;
+    }
     const char *bar = strrchr(tag, '|');
     char *copy = exported ? strdup(tag) : NULL;
     if (!bar || !copy) { /* dropped (counted and logged by the exporter): may go again later */
@@ -121,8 +149,11 @@ tracing_start(struct loop *l, struct kube_client *c, const struct otel_config *c
     g.pending = strset_new();
     g.recent[0] = strset_new();
     g.recent[1] = strset_new();
+    g.carried = strset_new();
+    g.acked = strset_new();
+    g.hold_ms = cfg->schedule_delay_ms + TRACING_CARRY_SLACK_MS;
     g.rotate_timer = loop_timer_add(l, RECENT_ROTATE_MS, on_rotate, NULL);
-    if (g.pending && g.recent[0] && g.recent[1] && g.rotate_timer)
+    if (g.pending && g.recent[0] && g.recent[1] && g.carried && g.acked && g.rotate_timer)
         g.x = otel_exporter_new(l, c, cfg, version, on_exported, NULL);
     if (!g.x) {
         tracing_stop();
@@ -140,6 +171,8 @@ tracing_stop(void)
     strset_free(g.pending);
     strset_free(g.recent[0]);
     strset_free(g.recent[1]);
+    strset_free(g.carried);
+    strset_free(g.acked);
     memset(&g, 0, sizeof g);
 }
 
@@ -363,12 +396,14 @@ run_known(const char *path, const char *mark)
 }
 
 static void
-export_run(const struct run *r)
+export_run(const struct run *r, bool carry)
 {
     char tag[400];
     snprintf(tag, sizeof tag, "%s|%s", r->path, r->mark);
     if (known(tag))
         return;
+    if (carry && strset_add(g.carried, tag) < 0)
+        carry = false; /* out of memory: the exporter writes the annotation itself */
     struct buf b;
     buf_init(&b, 256 * 1024);
     uint8_t trace[16];
@@ -431,13 +466,86 @@ tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
     uint8_t trace[16];
     otel_trace_id(trace, t->o->uid, 0);
     otel_hex(r->mark, trace, 16);
+    char tag[400];
+    snprintf(tag, sizeof tag, "%s|%s", r->path, r->mark);
+    if (strset_has(g.acked, tag) && !(t->o->finalizers & 2)) {
+        /* accepted, but the release went without it (another finalizer appeared) */
+        strset_del(g.acked, tag);
+        if (strset_add(g.pending, tag) >= 0)
+            on_exported(NULL, tag, true);
+        free(r);
+        return;
+    }
     if (run_known(r->path, r->mark)) { /* each reconcile until the annotation lands */
         free(r);
         return;
     }
     omjob_stages(ctl, t, r);
-    export_run(r);
+    /* ours is the only finalizer: its release (one JSON patch) can carry the annotation */
+    export_run(r, (t->o->finalizers & 2) && !(t->o->finalizers & 4));
     free(r);
+}
+
+static void
+omjob_tag(char tag[400], const struct kobj *o)
+{
+    uint8_t trace[16];
+    char mark[33];
+    otel_trace_id(trace, o->uid, 0);
+    otel_hex(mark, trace, 16);
+    snprintf(tag, 400, OMJOB_API "/namespaces/%s/omjobs/%s|%s", o->ns, o->name, mark);
+}
+
+void
+tracing_set_omjob_wake(tracing_wake_fn fn, void *arg)
+{
+    g.wake = fn;
+    g.wake_arg = arg;
+}
+
+enum tracing_carry
+tracing_omjob_carry(const struct kobj *o, int64_t completion_ms, char mark[33], int64_t *wait_until_ms)
+{
+    if (!g.x || !o->uid)
+        return TRACING_CARRY_NONE;
+    char tag[400];
+    omjob_tag(tag, o);
+    if (strset_has(g.acked, tag)) {
+        snprintf(mark, 33, "%s", strrchr(tag, '|') + 1);
+        return TRACING_CARRY_MARK;
+    }
+    if (!strset_has(g.carried, tag))
+        return TRACING_CARRY_NONE;
+    int64_t until = (completion_ms > 0 ? completion_ms : time_now_ms()) + g.hold_ms;
+    if (time_now_ms() < until) {
+        *wait_until_ms = until;
+        return TRACING_CARRY_WAIT;
+    }
+    strset_del(g.carried, tag); /* waited long enough: the exporter annotates when it can */
+    return TRACING_CARRY_NONE;
+}
+
+void
+tracing_omjob_carried(const struct kobj *o)
+{
+    if (!g.x || !o->uid)
+        return;
+    char tag[400];
+    omjob_tag(tag, o);
+    if (strset_has(g.acked, tag))
+        settle(tag);
+}
+
+void
+tracing_omjob_forget(const struct kobj *o)
+{
+    if (!g.x || !o->uid)
+        return;
+    char tag[400];
+    omjob_tag(tag, o);
+    strset_del(g.carried, tag); /* a pending export annotates (a 404 now) and settles */
+    if (strset_has(g.acked, tag))
+        settle(tag);
 }
 
 /* --- Observatory ------------------------------------------------------------------------------ */
@@ -497,6 +605,6 @@ tracing_workflow_finished(const struct ctl *ctl, const struct tracing_workflow *
             s->start_ms = k->start_ms;
         s->failed = k->failed; /* the task's own verdict (retries included) wins */
     }
-    export_run(r);
+    export_run(r, false);
     free(r);
 }

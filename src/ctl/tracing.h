@@ -32,6 +32,7 @@ struct kobj;
 struct ctl;
 
 #define TRACING_EXPORTED_ANNOTATION "otel.pipelines.openmetadata.org/trace-exported"
+#define TRACING_EXPORTED_POINTER "otel.pipelines.openmetadata.org~1trace-exported" /* RFC 6901 */
 
 /* Starts the exporter. Returns 0, or -1 (out of memory). */
 int tracing_start(struct loop *l, struct kube_client *c, const struct otel_config *cfg,
@@ -63,6 +64,24 @@ struct tracing_omjob {
 /* Exports the OMJob's trace unless it is marked exported, queued already, or tracing is
  * off. Pods are looked up in ctl's pod cache for their real times, node and exit code. */
 void tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t);
+
+/* The exported-trace annotation on the OMJob's finalizer release, instead of a write of
+ * its own (issue 15: tracing's cost): a run exported while ours is the OMJob's only
+ * finalizer is "carried". Before releasing, the controller asks tracing_omjob_carry:
+ * WAIT (the collector has not answered; requeue at *wait_until_ms, at most the batch delay
+ * plus TRACING_CARRY_SLACK_MS after completion_ms), MARK (accepted: add the annotation with
+ * value mark to the release, then tracing_omjob_carried once it landed, or the OMJob is
+ * gone), NONE (nothing to carry: release as usual; a trace still pending annotates itself
+ * when accepted). The wake callback requeues an OMJob whose carried trace was accepted. */
+#define TRACING_CARRY_SLACK_MS 10000
+enum tracing_carry { TRACING_CARRY_NONE, TRACING_CARRY_WAIT, TRACING_CARRY_MARK };
+typedef void (*tracing_wake_fn)(void *arg, const char *ns, const char *name);
+void tracing_set_omjob_wake(tracing_wake_fn fn, void *arg);
+enum tracing_carry tracing_omjob_carry(const struct kobj *o, int64_t completion_ms,
+                                       char mark[33], int64_t *wait_until_ms);
+void tracing_omjob_carried(const struct kobj *o);
+/* The OMJob left the cache: nothing is carried for it any more. */
+void tracing_omjob_forget(const struct kobj *o);
 
 /* Workflow runs (Observatory, SequentialJob): a root "<kind>.run" per run (trace id from uid
  * and run) and one "<kind>.task" span per task that started (span id from uid, run,

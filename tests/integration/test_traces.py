@@ -127,6 +127,24 @@ class TraceBase(unittest.TestCase):
 
 
 class TraceTest(TraceBase):
+    def test_the_annotation_rides_on_the_finalizer_release(self):
+        """Issue 15's cost: no write of its own. The OMJob's main resource is PATCHed twice (the
+        finalizer on; the finalizer off with the annotation), with and without other annotations."""
+        self.start()
+        plain = omjob("carry-plain")
+        other = omjob("carry-other")
+        other["metadata"]["annotations"] = {"example.com/keep": "yes"}
+        for body in (plain, other):
+            self.create(body)
+        for name in ("carry-plain", "carry-other"):
+            wait_until(lambda: self.annotated(name), 40, "the exported annotation of " + name)
+            o = wait_until(lambda: (lambda x: x if x and not x["metadata"].get("finalizers") else None)(
+                self.get(name)), 20, "the finalizer released")
+            patches = [j for j in self.fake.journal() if j.get("method") == "PATCH"
+                       and j.get("path") == "%s/%s" % (API, name)]
+            self.assertEqual([j["status"] for j in patches], [200, 200], patches)
+        self.assertEqual(self.get("carry-other")["metadata"]["annotations"]["example.com/keep"], "yes")
+
     def test_failed_run_with_exit_retries_is_one_trace_from_the_pods_times(self):
         self.start()
         uid = self.create(omjob("t1", "sleep 1; exit 3", "exit 1", exitHandlerRetries=1))["metadata"]["uid"]
