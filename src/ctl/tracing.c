@@ -182,8 +182,9 @@ tracing_on(void)
     return g.x != NULL;
 }
 
-/* The ids of recent runs for the log context, which every reconcile sets: two SHA-256
- * digests each time were a tenth of tracing's cost (callgrind). Direct-mapped by uid. */
+/* The hex trace and root span ids of recent runs: every reconcile puts them in the log
+ * context and the exactly-once bookkeeping names runs by them; two SHA-256 digests each
+ * time were a tenth of tracing's cost (callgrind). Direct-mapped by uid and run. */
 #define IDS_CACHED 256
 static struct run_ids {
     char uid[64];
@@ -191,11 +192,9 @@ static struct run_ids {
     char trace[33], span[17];
 } ids_cache[IDS_CACHED];
 
-void
-tracing_log_run(const char *uid, long run)
+static const struct run_ids *
+run_ids(const char *uid, long run)
 {
-    if (!g.x || !uid)
-        return;
     struct run_ids *e = &ids_cache[(hash_str(uid) ^ (uint64_t)run) % IDS_CACHED];
     if (e->run != run || strcmp(e->uid, uid) != 0) {
         uint8_t t[16], s[8];
@@ -206,6 +205,15 @@ tracing_log_run(const char *uid, long run)
         snprintf(e->uid, sizeof e->uid, "%s", uid); /* a longer uid only misses the cache */
         e->run = run;
     }
+    return e;
+}
+
+void
+tracing_log_run(const char *uid, long run)
+{
+    if (!g.x || !uid)
+        return;
+    const struct run_ids *e = run_ids(uid, run);
     log_ctx_add("trace_id", e->trace);
     log_ctx_add("span_id", e->span);
 }
@@ -406,13 +414,9 @@ export_run(const struct run *r, bool carry)
         carry = false; /* out of memory: the exporter writes the annotation itself */
     struct buf b;
     buf_init(&b, 256 * 1024);
-    uint8_t trace[16];
-    char hex[33];
-    otel_trace_id(trace, r->o->uid, r->run);
-    otel_hex(hex, trace, 16);
     if (run_spans(&b, r) == BUF_OK && strset_add(g.pending, tag) >= 0 &&
         otel_exporter_submit(g.x, tag, b.data, b.len, (size_t)r->n + 1) == 0)
-        log_info("run trace queued for export", "trace_id", hex);
+        log_info("run trace queued for export", "trace_id", run_ids(r->o->uid, r->run)->trace);
     else
         settle(tag); /* not queued (full): another reconcile may try again later */
     buf_free(&b);
@@ -463,9 +467,7 @@ tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
     *r = (struct run){.kind = "omjob", .task_attr = "stage", .o = t->o, .failed = t->failed,
                       .message = t->main_reason, .start_ms = t->start_ms, .end_ms = t->end_ms};
     snprintf(r->path, sizeof r->path, OMJOB_API "/namespaces/%s/omjobs/%s", t->o->ns, t->o->name);
-    uint8_t trace[16];
-    otel_trace_id(trace, t->o->uid, 0);
-    otel_hex(r->mark, trace, 16);
+    snprintf(r->mark, sizeof r->mark, "%s", run_ids(t->o->uid, 0)->trace);
     char tag[400];
     snprintf(tag, sizeof tag, "%s|%s", r->path, r->mark);
     if (strset_has(g.acked, tag) && !(t->o->finalizers & 2)) {
@@ -489,11 +491,8 @@ tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
 static void
 omjob_tag(char tag[400], const struct kobj *o)
 {
-    uint8_t trace[16];
-    char mark[33];
-    otel_trace_id(trace, o->uid, 0);
-    otel_hex(mark, trace, 16);
-    snprintf(tag, 400, OMJOB_API "/namespaces/%s/omjobs/%s|%s", o->ns, o->name, mark);
+    snprintf(tag, 400, OMJOB_API "/namespaces/%s/omjobs/%s|%s", o->ns, o->name,
+             run_ids(o->uid, 0)->trace);
 }
 
 void
@@ -579,11 +578,7 @@ tracing_workflow_finished(const struct ctl *ctl, const struct tracing_workflow *
                       .end_ms = t->end_ms};
     snprintf(r->path, sizeof r->path, "%s", t->path);
     snprintf(r->span, sizeof r->span, "%s.task", t->kind);
-    uint8_t trace[16];
-    char hex[33];
-    otel_trace_id(trace, t->o->uid, t->run);
-    otel_hex(hex, trace, 16);
-    snprintf(r->mark, sizeof r->mark, "%ld/%s", t->run, hex);
+    snprintf(r->mark, sizeof r->mark, "%ld/%s", t->run, run_ids(t->o->uid, t->run)->trace);
     if (run_known(r->path, r->mark)) {
         free(r);
         return;
