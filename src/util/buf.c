@@ -99,6 +99,16 @@ buf_printf(struct buf *b, const char *fmt, ...)
     return BUF_OK;
 }
 
+/* Undoes a partial append (all or nothing): b back to len, terminated; returns rc. */
+static int
+truncate_to(struct buf *b, size_t len, int rc)
+{
+    b->len = len;
+    if (b->data)
+        b->data[len] = '\0';
+    return rc;
+}
+
 int
 buf_append_json_escaped(struct buf *b, const char *s)
 {
@@ -125,12 +135,8 @@ buf_append_json_escaped(struct buf *b, const char *s)
             }
         }
         int rc = buf_append(b, esc, n);
-        if (rc != BUF_OK) {
-            b->len = start;
-            if (b->data)
-                b->data[start] = '\0';
-            return rc;
-        }
+        if (rc != BUF_OK)
+            return truncate_to(b, start, rc);
     }
     return BUF_OK;
 }
@@ -145,12 +151,8 @@ buf_append_url_escaped(struct buf *b, const char *s)
                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
         char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
         int rc = plain ? buf_append(b, p, 1) : buf_append(b, esc, 3);
-        if (rc != BUF_OK) {
-            b->len = start;
-            if (b->data)
-                b->data[start] = '\0';
-            return rc;
-        }
+        if (rc != BUF_OK)
+            return truncate_to(b, start, rc);
     }
     return BUF_OK;
 }

@@ -105,6 +105,17 @@ class SoakTest(unittest.TestCase):
                 counts[j.get("name")] = counts.get(j.get("name"), 0) + 1
         return counts
 
+    def delete_running_mains(self, kinds, deleted):
+        """Deletes the running main pods of the OMJobs of kind "deleted" (once each)."""
+        st, pods = self.fake.request("GET", "/api/v1/namespaces/%s/pods" % NS)
+        for p in pods.get("items", []):
+            n = p["metadata"]["name"]
+            owner = n[:-len("-main")] if n.endswith("-main") else None
+            if (owner and kinds.get(owner) == "deleted" and owner not in deleted
+                    and p.get("status", {}).get("phase") == "Running"):
+                self.fake.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (NS, n))
+                deleted.add(owner)
+
     def test_soak(self):
         if CHURN_SECONDS:
             self.skipTest("OMJ_SOAK_SECONDS: the steady churn runs instead")
@@ -139,15 +150,7 @@ class SoakTest(unittest.TestCase):
                 self.start_operator()
             if LONG and created >= JOBS // 2 and rss[-1][0] == "start":
                 rss.append(("middle", rss_kib(self.op.proc.pid)))
-            # delete the running main pods of the "deleted" ones
-            st, pods = self.fake.request("GET", "/api/v1/namespaces/%s/pods" % NS)
-            for p in pods.get("items", []):
-                n = p["metadata"]["name"]
-                owner = n[:-len("-main")] if n.endswith("-main") else None
-                if (owner and kinds.get(owner) == "deleted" and owner not in deleted
-                        and p.get("status", {}).get("phase") == "Running"):
-                    self.fake.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (NS, n))
-                    deleted.add(owner)
+            self.delete_running_mains(kinds, deleted)
             done = {n: o for n, o in self.phases().items()
                     if (o.get("status") or {}).get("phase") in ("Succeeded", "Failed")
                     and {c["type"]: c["status"] for c in o["status"].get("conditions", [])}
@@ -243,14 +246,7 @@ class SoakTest(unittest.TestCase):
             if now >= next_journal:
                 read_journal()
                 next_journal = now + 10
-            st, pods = self.fake.request("GET", "/api/v1/namespaces/%s/pods" % NS)
-            for p in pods.get("items", []):
-                n = p["metadata"]["name"]
-                owner = n[:-len("-main")] if n.endswith("-main") else None
-                if (owner and kinds.get(owner) == "deleted" and owner not in deleted
-                        and p.get("status", {}).get("phase") == "Running"):
-                    self.fake.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (NS, n))
-                    deleted.add(owner)
+            self.delete_running_mains(kinds, deleted)
             if elapsed >= CHURN_SECONDS:
                 st, lst = self.fake.request("GET", OMJOBS)
                 if not lst.get("items"):
