@@ -66,6 +66,7 @@ struct req {
     struct req *prev, *next; /* all live requests */
     struct fairq_node *qnode; /* waiting in the write queue */
     bool held; /* started while the first connection was being set up: waits for it */
+    bool on_wire; /* a write with an easy handle, counted in writes_on_wire */
 };
 
 struct kube_client {
@@ -88,6 +89,7 @@ struct kube_client {
     uint64_t next_id;
     struct req *reqs;
     struct lane lanes[LANES];
+    size_t writes_on_wire; /* writes handed to curl (KUBE_MAX_WRITES_ON_WIRE) */
     bool (*gate)(void *arg); /* the write gate: NULL is open */
     void *gate_arg;
     struct kube_client_stats stats;
@@ -240,17 +242,39 @@ curl_timer_cb(CURLM *m, long timeout_ms, void *userp)
 /* --- requests ------------------------------------------------------------------------ */
 
 static void warm_done(struct kube_client *c, const struct req *r);
+static void on_limiter_timer(struct loop *l, void *arg);
+
+/* Ends the request's current attempt on the wire: its easy handle goes, and a write's
+ * place under KUBE_MAX_WRITES_ON_WIRE goes to the next queued one (from a timer, outside
+ * the callback that may be running). */
+static void
+drop_easy(struct req *r)
+{
+    struct kube_client *c = r->c;
+    if (r->easy) {
+        if (!r->held)
+            curl_multi_remove_handle(c->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+    }
+    r->held = false;
+    if (!r->on_wire)
+        return;
+    r->on_wire = false;
+    c->writes_on_wire--;
+    for (int i = 0; i < LANES; i++) {
+        struct lane *q = &c->lanes[i];
+        if (q->q && fairq_len(q->q) && !q->timer)
+            q->timer = loop_timer_add(c->loop, 0, on_limiter_timer, q);
+    }
+}
 
 static void
 req_free(struct req *r)
 {
     struct kube_client *c = r->c;
     warm_done(c, r);
-    if (r->easy) {
-        if (!r->held)
-            curl_multi_remove_handle(c->multi, r->easy);
-        curl_easy_cleanup(r->easy);
-    }
+    drop_easy(r);
     loop_timer_cancel(c->loop, r->retry_timer);
     curl_slist_free_all(r->headers);
     buf_free(&r->resp);
@@ -375,6 +399,10 @@ req_start(struct req *r)
     }
     c->stats.requests++;
     r->started_ms = time_mono_ms();
+    if (r->is_write && !(r->flags & KUBE_PRIORITY) && !r->on_wire) {
+        r->on_wire = true;
+        c->writes_on_wire++;
+    }
     if (c->share && c->warm == WARM_WAITING) {
         r->held = true;
         return 0;
@@ -461,9 +489,7 @@ schedule_retry(struct req *r, long status)
     c->stats.retries++;
     r->attempt++;
     r->flags |= KUBE_LOW; /* its next attempt waits behind first attempts */
-    curl_multi_remove_handle(c->multi, r->easy);
-    curl_easy_cleanup(r->easy);
-    r->easy = NULL;
+    drop_easy(r);
     r->retry_timer = loop_timer_add(c->loop, delay, on_retry_timer, r);
     log_debug("retrying API request", "method", r->method, "path", r->path);
 }
@@ -516,9 +542,7 @@ finish(struct req *r, CURLcode cc)
             /* bound tokens rotate: re-read at once and try again, as client-go does */
             reload_token(c);
             r->reauthed = true;
-            curl_multi_remove_handle(c->multi, r->easy);
-            curl_easy_cleanup(r->easy);
-            r->easy = NULL;
+            drop_easy(r);
             if (req_start(r) == 0)
                 return;
             deliver(r, 0, "could not restart the request");
@@ -668,6 +692,8 @@ drain_writes(struct lane *q)
 {
     struct kube_client *c = q->c;
     while (fairq_len(q->q)) {
+        if (c->writes_on_wire >= KUBE_MAX_WRITES_ON_WIRE)
+            return; /* the next write to finish reschedules this */
         int64_t wait = limiter_take(&q->limiter, time_mono_ms());
         if (wait > 0) {
             if (!q->timer)
@@ -713,7 +739,8 @@ enqueue_write(struct req *r)
         (void)limiter_take(&q->limiter, time_mono_ms());
         return req_start(r);
     }
-    if (!fairq_len(q->q) && (wait = limiter_take(&q->limiter, time_mono_ms())) <= 0)
+    if (!fairq_len(q->q) && c->writes_on_wire < KUBE_MAX_WRITES_ON_WIRE &&
+        (wait = limiter_take(&q->limiter, time_mono_ms())) <= 0)
         return req_start(r);
     r->qnode = fairq_push(q->q, r->flags & KUBE_LOW ? 2u : 1u, r->queue_key, r);
     if (!r->qnode)

@@ -28,6 +28,11 @@ struct kube_client_opts {
 /* Past this many waiting writes kube_submit refuses a write (returns 0): the callers
  * requeue the object with backoff, so nothing is lost and memory stays bounded. */
 #define KUBE_MAX_QUEUED_WRITES 10000
+/* Writes handed to curl at once (the Lease aside); the rest wait in the queue. Each handed
+ * over holds an easy handle with its 16 KiB buffer while it waits for one of the 32
+ * connections: a burst of 1000 OMJobs held ~500 of them (8 MiB that the allocator then kept;
+ * massif, issue 16's RSS across bursts). */
+#define KUBE_MAX_WRITES_ON_WIRE 24
 
 struct kube_response {
     long status;            /* HTTP status; 0 when the request failed below HTTP */
