@@ -196,7 +196,7 @@ static const struct run_ids *
 run_ids(const char *uid, long run)
 {
     struct run_ids *e = &ids_cache[(hash_str(uid) ^ (uint64_t)run) % IDS_CACHED];
-    if (e->run != run || strcmp(e->uid, uid) != 0) {
+    if (!e->trace[0] || e->run != run || strcmp(e->uid, uid) != 0) {
         uint8_t t[16], s[8];
         otel_trace_id(t, uid, run);
         otel_span_id(s, uid, run, "run", 0);
@@ -478,7 +478,7 @@ tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
         free(r);
         return;
     }
-    if (run_known(r->path, r->mark)) { /* each reconcile until the annotation lands */
+    if (known(tag)) { /* each reconcile until the annotation lands */
         free(r);
         return;
     }
