@@ -562,8 +562,20 @@ confirm_gone(struct omjob_ctl *c, const struct view *v, const char *pod)
     return submit(c, v, OP_CONFIRM_GONE, pod, "GET", path, NULL, NULL);
 }
 
+/* A resourceVersion that can go into a JSON string as it is (the server's: never trusted). */
+static bool
+plain_rv(const char *rv)
+{
+    for (; rv && *rv; rv++)
+        if (!((*rv >= '0' && *rv <= '9') || (*rv >= 'a' && *rv <= 'z') ||
+              (*rv >= 'A' && *rv <= 'Z') || *rv == '-'))
+            return false;
+    return rv != NULL;
+}
+
 /* Adds (add) or releases our finalizer; a release with mark (not NULL) also sets the
- * exported-trace annotation in the same JSON patch (tracing_omjob_carry). */
+ * exported-trace annotation in the same JSON patch (tracing_omjob_carry), unless it cannot
+ * (then the trace's own patch annotates it once the finalizer is gone). */
 static int
 set_finalizer(struct omjob_ctl *c, const struct view *v, bool add, const char *mark)
 {
@@ -605,7 +617,7 @@ set_finalizer(struct omjob_ctl *c, const struct view *v, bool add, const char *m
             snprintf(ann, sizeof ann,
                      ",{\"op\":\"add\",\"path\":\"/metadata/annotations/%s\",\"value\":\"%s\"}",
                      TRACING_EXPORTED_POINTER, mark);
-        else if (mark) /* no map to add to: make one, unless annotations appeared meanwhile */
+        else if (mark && plain_rv(v->o->rv)) /* no map: make one, unless one appeared since */
             snprintf(ann, sizeof ann,
                      ",{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"%s\"}"
                      ",{\"op\":\"add\",\"path\":\"/metadata/annotations\","
@@ -615,6 +627,7 @@ set_finalizer(struct omjob_ctl *c, const struct view *v, bool add, const char *m
                  "[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"%s\"]},"
                  "{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}%s]",
                  OMJOB_FINALIZER, ann);
+        op.n = ann[0] != '\0'; /* carries the annotation: tracing_omjob_carried once it lands */
         body = strdup(fin);
         return body ? writer_submit_op(c->writer, &op, "PATCH", path,
                                        "application/json-patch+json", body)
@@ -1206,8 +1219,8 @@ op_done(void *arg, const struct write_op *op, const struct kube_response *r)
         }
         if (ok) {
             /* our finalizer is off (or on): no second release from a stale cache */
-            struct kobj *o = op->release ? nswatch_get_key(&c->omjobs, op->key) : NULL;
-            if (o) tracing_omjob_carried(o); /* the annotation went with it, if carried */
+            struct kobj *o = op->release && op->n ? nswatch_get_key(&c->omjobs, op->key) : NULL;
+            if (o) tracing_omjob_carried(o); /* the annotation went with it */
             nswatch_apply_response(&c->omjobs, op->ns, r, op->base_seq);
         } else if (r->status == 404) {
             ok = true; /* the OMJob is gone: nothing to hold or release */
