@@ -1824,8 +1824,10 @@ def render(total_s, failed):
         if len(ks) >= 3:
             mid = ks[len(ks) // 2]
             w("")
-            w("Start %s, middle %s, end %s: end vs middle %+.1f%%." % (
-                fmt_bytes(ks[1] * 1024), fmt_bytes(mid * 1024), fmt_bytes(ks[-1] * 1024), 100.0 * (ks[-1] / mid - 1)))
+            w("At start %s; after the first tenth (warm-up: caches, pools and connections filled) %s, "
+              "middle %s, end %s: end vs middle %+.1f%%, end vs after warm-up %+.1f%%." % (
+                  fmt_bytes(ks[0] * 1024), fmt_bytes(ks[1] * 1024), fmt_bytes(mid * 1024), fmt_bytes(ks[-1] * 1024),
+                  100.0 * (ks[-1] / mid - 1), 100.0 * (ks[-1] / ks[1] - 1)))
         w("")
 
     notes = NOTES + derived_notes()
