@@ -138,7 +138,7 @@ fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%) build/fuzz/seeds/.ok
 # picks some); one line per run (executions, rate, result) is appended to build/fuzz/runs.log.
 fuzz: fuzz-build
 	@failed=; for t in $(or $(FUZZ_ONLY),$(FUZZ_TARGETS)); do \
-	  mkdir -p build/fuzz/corpus/$$t tests/fuzz/regressions/$$t; \
+	  mkdir -p build/fuzz/corpus/$$t tests/fuzz/regressions/$$t build/fuzz/seeds/$$t; \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	  if ZONEINFO=$(VENDOR)/zoneinfo nice build/fuzz/fuzz_$$t \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
@@ -152,7 +152,7 @@ fuzz: fuzz-build
 
 fuzz-replay: $(FUZZ_TARGETS:%=build/asan/fuzz/replay_%) build/fuzz/seeds/.ok build/vendor/zoneinfo/.ok
 	@set -e; for t in $(FUZZ_TARGETS); do \
-	  mkdir -p tests/fuzz/regressions/$$t; \
+	  mkdir -p tests/fuzz/regressions/$$t build/fuzz/seeds/$$t; \
 	  ZONEINFO=$(VENDOR)/zoneinfo ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    build/asan/fuzz/replay_$$t tests/fuzz/regressions/$$t build/fuzz/seeds/$$t; \
 	done
