@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,33 +29,41 @@ str_of(const cJSON *obj, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* The pod's short strings (struct pod_state): shared from the pool, else its own copy. */
-enum {
-    OWNS_PHASE = 1u << 0,
-    OWNS_REASON = 1u << 1,
-    OWNS_POD_TYPE = 1u << 2,
-    OWNS_WAITING = 1u << 3,
-    OWNS_TERM = 1u << 4,
-    OWNS_NODE = 1u << 5,
-};
+/* The pod's short strings (struct pod_state): shared from the pool, else its own copy (the
+ * bit of its index here in ps->owned). One table for trimming, copying and freeing. */
+enum { W_PHASE, W_REASON, W_POD_TYPE, W_WAITING, W_TERM, W_NODE, W_COUNT };
+static const size_t word_at[W_COUNT] = {
+    offsetof(struct pod_state, phase),          offsetof(struct pod_state, reason),
+    offsetof(struct pod_state, pod_type),       offsetof(struct pod_state, waiting_reason),
+    offsetof(struct pod_state, term_reason),    offsetof(struct pod_state, node_name)};
 
-/* Stores at most max bytes of src (absent: "") in *field. Returns false when out of memory. */
+static const char **
+word(struct pod_state *ps, int w)
+{
+    return (const char **)(void *)((char *)ps + word_at[w]);
+}
+
+static const char *
+word_of(const struct pod_state *ps, int w)
+{
+    return *(const char *const *)(const void *)((const char *)ps + word_at[w]);
+}
+
+/* Stores at most max bytes of src (absent: "") as word w. Returns false when out of memory. */
 static bool
-set_word(struct pod_state *ps, const char **field, unsigned bit, const char *src, size_t max)
+set_word(struct pod_state *ps, int w, const char *src, size_t max)
 {
     bool owned;
-    if (!(*field = intern_cut(src, max, &owned))) return false;
-    if (owned) ps->owned |= bit;
+    if (!(*word(ps, w) = intern_cut(src, max, &owned))) return false;
+    if (owned) ps->owned |= 1u << w;
     return true;
 }
 
 static void
 free_words(struct pod_state *ps)
 {
-    const char **f[] = {&ps->phase,          &ps->reason,      &ps->pod_type,
-                        &ps->waiting_reason, &ps->term_reason, &ps->node_name};
-    for (unsigned i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (ps->owned & (1u << i)) free((char *)(uintptr_t)*f[i]);
+    for (int w = 0; w < W_COUNT; w++)
+        if (ps->owned & (1u << w)) free((char *)(uintptr_t)word_of(ps, w));
     ps->owned = 0;
 }
 
@@ -100,7 +109,7 @@ trim_container(struct pod_state *ps, const cJSON *cs, const char **wait_msg)
     const cJSON *state = item(cs, "state");
     const cJSON *waiting = item(state, "waiting"), *term = item(state, "terminated");
     *wait_msg = str_of(waiting, "message");
-    if (!set_word(ps, &ps->waiting_reason, OWNS_WAITING, str_of(waiting, "reason"), 39))
+    if (!set_word(ps, W_WAITING, str_of(waiting, "reason"), 39))
         return false;
     ps->started_ms = time_of(item(state, "running"), "startedAt");
     if (cJSON_IsObject(term)) {
@@ -108,7 +117,7 @@ trim_container(struct pod_state *ps, const cJSON *cs, const char **wait_msg)
         ps->terminated = true;
         ps->exit_code =
             int_in(item(term, "exitCode"), -2147483647 - 1, 2147483647, &code) ? (int)code : -1;
-        if (!set_word(ps, &ps->term_reason, OWNS_TERM, str_of(term, "reason"), 39))
+        if (!set_word(ps, W_TERM, str_of(term, "reason"), 39))
             return false;
         ps->started_ms = time_of(term, "startedAt");
         ps->finished_ms = time_of(term, "finishedAt");
@@ -147,11 +156,10 @@ pod_trim(const cJSON *pod)
     const cJSON *meta = item(pod, "metadata"), *spec = item(pod, "spec");
     const cJSON *status = item(pod, "status");
     const char *node = str_of(spec, "nodeName");
-    if ((node && *node && !set_word(ps, &ps->node_name, OWNS_NODE, node, INTERN_MAX_LEN)) ||
-        !set_word(ps, &ps->pod_type, OWNS_POD_TYPE, str_of(item(meta, "labels"), POD_LABEL_TYPE),
-                  15) ||
-        !set_word(ps, &ps->phase, OWNS_PHASE, str_of(status, "phase"), 11) ||
-        !set_word(ps, &ps->reason, OWNS_REASON, str_of(status, "reason"), 39))
+    if ((node && *node && !set_word(ps, W_NODE, node, SIZE_MAX)) || /* a name: never cut */
+        !set_word(ps, W_POD_TYPE, str_of(item(meta, "labels"), POD_LABEL_TYPE), 15) ||
+        !set_word(ps, W_PHASE, str_of(status, "phase"), 11) ||
+        !set_word(ps, W_REASON, str_of(status, "reason"), 39))
         goto fail;
     if (str_of(meta, "deletionTimestamp")) {
         ps->deletion_ms = time_of(meta, "deletionTimestamp");
@@ -225,20 +233,15 @@ pod_state_dup(const struct pod_state *ps)
     *d = *ps;
     d->owned = 0; /* the copy shares only pooled strings; the pod's own ones are copied */
     d->message = NULL;
-    const char *const *from[] = {&ps->phase,          &ps->reason,      &ps->pod_type,
-                           &ps->waiting_reason, &ps->term_reason, &ps->node_name};
-    const char **to[] = {&d->phase,          &d->reason,      &d->pod_type,
-                         &d->waiting_reason, &d->term_reason, &d->node_name};
-    for (unsigned i = 0; i < sizeof from / sizeof from[0]; i++) {
-        if (!(ps->owned & (1u << i))) continue;
-        if (!(*to[i] = strdup(*from[i]))) goto fail;
-        d->owned |= 1u << i;
+    for (int w = 0; w < W_COUNT; w++) {
+        if (!(ps->owned & (1u << w))) continue;
+        if (!(*word(d, w) = strdup(word_of(ps, w)))) goto fail;
+        d->owned |= 1u << w;
     }
     if (ps->message && !(d->message = strdup(ps->message))) goto fail;
     return d;
 fail:
-    if (!(d->owned & OWNS_NODE)) d->node_name = NULL; /* not freed below */
-    pod_state_free(d);
+    pod_state_free(d); /* frees only what it owns */
     return NULL;
 }
 

@@ -77,7 +77,7 @@ struct pod_state {
     char *message;         /* status.message, else the waiting message, else the
                             * PodScheduled=False message (at most 159 bytes); NULL when none:
                             * most pods have none, and 20,000 cached pods must stay small */
-    unsigned owned;        /* POD_OWNS_* bits: which strings above are this pod's own */
+    unsigned owned;        /* which strings above are this pod's own copy (pods.c) */
     bool ready;            /* condition Ready=True */
     bool unschedulable;    /* condition PodScheduled=False, reason Unschedulable */
     bool terminated;

@@ -2,7 +2,6 @@
 
 #include "util/hash.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,14 +38,19 @@ intern(const char *s)
 const char *
 intern_cut(const char *s, size_t max, bool *owned)
 {
-    char cut[INTERN_MAX_LEN + 1];
-    snprintf(cut, sizeof cut, "%.*s", (int)(max < INTERN_MAX_LEN ? max : INTERN_MAX_LEN),
-             s ? s : "");
+    if (!s)
+        s = "";
+    size_t len = strnlen(s, max);
     *owned = false;
-    const char *shared = intern(cut);
-    if (shared)
-        return shared;
-    char *own = strdup(cut);
+    if (len <= INTERN_MAX_LEN) {
+        char cut[INTERN_MAX_LEN + 1];
+        memcpy(cut, s, len);
+        cut[len] = '\0';
+        const char *shared = intern(cut);
+        if (shared)
+            return shared;
+    }
+    char *own = strndup(s, len);
     *owned = own != NULL;
     return own;
 }

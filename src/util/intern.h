@@ -18,8 +18,9 @@
 /* The pooled copy of s, or NULL (too long, pool full, out of memory). */
 const char *intern(const char *s);
 
-/* s (NULL: "") cut to at most max bytes (max <= INTERN_MAX_LEN): the pool's copy, else a
- * malloc'ed one with *owned set (the caller frees it), else NULL (out of memory). */
+/* s (NULL: "") cut to at most max bytes: the pool's copy, else (longer than INTERN_MAX_LEN,
+ * or the pool full) a malloc'ed one with *owned set (the caller frees it), else NULL (out of
+ * memory). SIZE_MAX: never cut. */
 const char *intern_cut(const char *s, size_t max, bool *owned);
 
 #endif

@@ -1185,6 +1185,14 @@ TEST(pods_strings_past_a_full_pool_are_the_pods_own)
     unload(&f); /* LeakSanitizer: every own copy freed */
     T_EQ_STR(copy->node_name, "node-past-the-pool");
     pod_state_free(copy);
+    /* a node name longer than the pool takes is kept whole (node lookups compare it) */
+    char spec[160], node[101];
+    memset(node, 'n', 100);
+    node[100] = '\0';
+    snprintf(spec, sizeof spec, ",\"nodeName\":\"%s\"", node);
+    T_EQ_INT(load(&f, "", spec, "{\"phase\":\"Running\"}"), 0);
+    T_EQ_STR(f.ps->node_name, node);
+    unload(&f);
 }
 
 /* ctl's last payloads of deleted pods: by key and owner uid, replaced per key, bounded */
