@@ -456,6 +456,14 @@ omjob_stages(const struct ctl *ctl, const struct tracing_omjob *t, struct run *r
     }
 }
 
+/* An OMJob run's tag: "<object path>|<trace id hex>", as export_run names it. */
+static void
+omjob_tag(char tag[400], const struct kobj *o)
+{
+    snprintf(tag, 400, OMJOB_API "/namespaces/%s/omjobs/%s|%s", o->ns, o->name,
+             run_ids(o->uid, 0)->trace);
+}
+
 void
 tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
 {
@@ -469,7 +477,7 @@ tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
     snprintf(r->path, sizeof r->path, OMJOB_API "/namespaces/%s/omjobs/%s", t->o->ns, t->o->name);
     snprintf(r->mark, sizeof r->mark, "%s", run_ids(t->o->uid, 0)->trace);
     char tag[400];
-    snprintf(tag, sizeof tag, "%s|%s", r->path, r->mark);
+    omjob_tag(tag, t->o);
     if (strset_has(g.acked, tag) && !(t->o->finalizers & 2)) {
         /* accepted, but the release went without it (another finalizer appeared) */
         strset_del(g.acked, tag);
@@ -486,13 +494,6 @@ tracing_omjob_finished(const struct ctl *ctl, const struct tracing_omjob *t)
     /* ours is the only finalizer: its release (one JSON patch) can carry the annotation */
     export_run(r, (t->o->finalizers & 2) && !(t->o->finalizers & 4));
     free(r);
-}
-
-static void
-omjob_tag(char tag[400], const struct kobj *o)
-{
-    snprintf(tag, 400, OMJOB_API "/namespaces/%s/omjobs/%s|%s", o->ns, o->name,
-             run_ids(o->uid, 0)->trace);
 }
 
 void

@@ -91,6 +91,14 @@ class Base(unittest.TestCase):
         return {e["reason"] for e in lst.get("items", [])
                 if e.get("involvedObject", {}).get("name") == name}
 
+    def assert_main_deleted(self, name):
+        """The OMJob ended Failed with its main pod Deleted, the exit handler told so, each pod once."""
+        o = self.wait_phase(name, "Succeeded", "Failed")
+        self.assertEqual(o["status"]["phase"], "Failed")
+        self.assertEqual(o["status"]["mainPodReason"], "Deleted")
+        self.assertEqual(self.exit_env(name)["pipelineStatus"], "failed")
+        self.assert_once(name)
+
     def exit_env(self, name):
         p = self.pod(name + "-exit")
         self.assertIsNotNone(p, "exit handler pod")
@@ -165,11 +173,7 @@ class OMJobTest(Base):
                    20, "main running")
         st, _ = self.fake.request("DELETE", "/api/v1/namespaces/%s/pods/del-main" % NS)
         self.assertEqual(st, 200)
-        o = self.wait_phase("del", "Succeeded", "Failed")
-        self.assertEqual(o["status"]["phase"], "Failed")
-        self.assertEqual(o["status"]["mainPodReason"], "Deleted")
-        self.assertEqual(self.exit_env("del")["pipelineStatus"], "failed")
-        self.assert_once("del")
+        self.assert_main_deleted("del")
 
     def test_main_pod_evicted(self):
         self.create(omjob("ev", "hang"))
@@ -314,11 +318,7 @@ class OMJobFaultsTest(Base):
         wait_until(lambda: self.pod("early-main") is not None, 20, "main pod created")
         st, _ = self.fake.request("DELETE", "/api/v1/namespaces/%s/pods/early-main?gracePeriodSeconds=0" % NS)
         self.assertEqual(st, 200)
-        o = self.wait_phase("early", "Succeeded", "Failed")
-        self.assertEqual(o["status"]["phase"], "Failed")
-        self.assertEqual(o["status"]["mainPodReason"], "Deleted")
-        self.assertEqual(self.exit_env("early")["pipelineStatus"], "failed")
-        self.assert_once("early")
+        self.assert_main_deleted("early")
 
     def test_operator_sigkilled_at_each_stage_resumes_without_duplicates(self):
         # while the main pod runs
