@@ -511,6 +511,12 @@ informer_apply(struct informer *inf, const cJSON *obj, uint64_t base_seq)
         return;
     struct kobj *cached = cache_get(inf->cache, probe->key);
     bool newer_known = cached ? cached->seq > base_seq : deleted_since(inf, probe->key, base_seq);
+    /* The cache changed since the write was sent, but to an older revision than the answer
+     * (the watch telling of our previous write, or anyone's, while this one was on the
+     * wire): the answer is still news. Decidable only with plain revisions (rv_number). */
+    uint64_t have = cached ? rv_number(cached->rv) : 0, got = rv_number(probe->rv);
+    if (newer_known && have && got > have)
+        newer_known = false;
     kobj_free(NULL, probe);
     if (!newer_known)
         apply_object(inf, obj, false);

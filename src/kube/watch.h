@@ -69,7 +69,9 @@ uint64_t informer_event_seq(void);
  * the cache at once, so the next reconcile does not act on an older view. It is skipped when
  * the watch has already told something newer about this object since base_seq (an update,
  * or a delete): the answer is then older than the cache, and applying it would move the
- * cache backwards with no event left to repair it. resourceVersions are never compared. */
+ * cache backwards with no event left to repair it. An update the watch told meanwhile counts
+ * as newer unless both resourceVersions are plain decimals (etcd revisions, as every real
+ * API server serves) and the answer's is the greater: then the answer is applied. */
 void informer_apply(struct informer *inf, const struct cJSON *obj, uint64_t base_seq);
 void informer_get_stats(const struct informer *inf, struct informer_stats *out);
 
