@@ -920,10 +920,51 @@ def phase_writes():
             out[kind] = w
             # the next kind's count starts from a quiet operator: this kind's objects stay, finished
         op.stop()
+        out["CronOMJob"] = cron_writes(fake, n)
         R["writes"] = out
         log("writes", out)
     finally:
         fake.stop()
+
+
+def cron_writes(fake, n, lead_s=6):
+    """Writes per CronOMJob run: n CronOMJobs in their own namespace, each scheduled daily at one
+    minute boundary that an operator started with --clock-offset-seconds reaches lead_s seconds
+    after its start (as tests/integration/test_cronomjob.py moves its clock), so each fires once.
+    Counted from the CronOMJobs' creation to a quiet operator after the last run: the OMJob POST,
+    the CronOMJob's status, and the OMJob's own run."""
+    ns = "bench-cron"
+    fake.ensure_ns(ns)
+    slot = (int(time.time()) // 60 + 2) * 60  # op clock ahead of the real one: created before the slot
+    op = Operator(fake, "--qps", "1000", "--burst", "1000",
+                  "--clock-offset-seconds=%d" % round(slot - lead_s - time.time()), name="writes-cron").start()
+    try:
+        op.wait_ready(30)
+        seq = fake.seq() or 0
+        at = time.gmtime(slot)
+        path = "/apis/pipelines.openmetadata.org/v1/namespaces/%s/cronomjobs" % ns
+        for i in range(n):
+            spec = omjob("c-%02d" % i)["spec"]
+            st, o = fake.request("POST", path, {
+                "apiVersion": "pipelines.openmetadata.org/v1", "kind": "CronOMJob",
+                "metadata": {"name": "c-%02d" % i, "namespace": ns},
+                "spec": {"schedule": "%d %d * * *" % (at.tm_min, at.tm_hour), "omJobSpec": spec}})
+            if st != 201:
+                raise RuntimeError("create CronOMJob: %s %s" % (st, o))
+
+        def phases():
+            st, o = fake.request("GET", OMJ_PATH % ns)
+            return [(x.get("status") or {}).get("phase") for x in o["items"]] if st == 200 else []
+        wait_until(lambda: len(phases()) == n and all(p in ("Succeeded", "Failed") for p in phases()),
+                   lead_s + 120, "the CronOMJob runs", interval=0.2)
+        settle(op, 1.0)
+        ok = phases().count("Succeeded")
+        mine = "/namespaces/%s/" % ns
+        w = writes_by_type([e for e in fake.journal(seq) if mine in (e.get("path") or "")], ok)
+        w["succeeded"] = ok
+        return w
+    finally:
+        op.stop()
 
 
 def phase_storm():
@@ -1424,7 +1465,7 @@ def render(total_s, failed):
     if wr and "OMJob" in wr:
         x = wr["OMJob"]
         w("| Writes per successful OMJob | ≤ 6 | %.2f | %s |" % (x["per_run"], goal(x["per_run"] <= 6)))
-        for k in ("Observatory", "SequentialJob"):
+        for k in ("CronOMJob", "Observatory", "SequentialJob"):
             if k in wr:
                 w("| Writes per successful %s run | (reported) | %.2f | |" % (k, wr[k]["per_run"]))
     if mem:
@@ -1619,13 +1660,21 @@ def render(total_s, failed):
         if others:
             w("\"other\": %s." % "; ".join("%s: %s" % (k, ", ".join("%s %d" % kv for kv in v.items())) for k, v in others.items()))
             w("")
-        w("An OMJob's floor under its guarantee is 6: the finalizer on, the main pod, the status recording the main "
-          "pod's outcome before the exit handler runs, the exit handler, the final status, the finalizer off; plus "
-          "the one Event a successful run keeps (`OMJobCompleted`). A status PATCH or finalizer PATCH above 1 per "
-          "run is a write sent from a cache that lagged the operator's own previous write (answered 422/409, or a "
-          "status that the next reconcile superseded). CronOMJob runs were not counted (they need the clock-offset "
-          "set-up of tests/integration/test_cronomjob.py): a CronOMJob run is an OMJob run plus the OMJob POST and "
-          "the CronOMJob's status PATCH.")
+        w("An OMJob's floor under its guarantee is 7: the finalizer on, the main pod, the status recording that the "
+          "main pod was created (`mainPodName`, `startTime`: what keeps a restarted operator from starting it a "
+          "second time once it is gone), the status recording its outcome before the exit handler runs, the exit "
+          "handler, the final status, the finalizer off; plus the one Event a successful run keeps "
+          "(`OMJobCompleted`): 8. The first two status writes are one when the main pod has finished before the "
+          "first is sent; a main pod seen Pending and then Running (on a real cluster, not at this time scale) adds "
+          "one. The ≤ 6 goal needs dropping that Event and a status write the guarantee relies on. A finalizer "
+          "PATCH above 2 per run, or a status PATCH above 3, is a write sent from a cache that lagged the "
+          "operator's own previous write (answered 422/409, or a status that the next reconcile superseded). "
+          "A CronOMJob run (each CronOMJob in its own namespace, fired "
+          "once at a slot that an operator started with `--clock-offset-seconds` reaches 6 s after its start) is an "
+          "OMJob run plus the OMJob POST (\"other\"), its `OMJobCreated` Event and the CronOMJob's status PATCHes "
+          "(the one that records the run in `active`, the one that records its end); one more status PATCH, its "
+          "`Ready` condition when it is created, is made once per CronOMJob, and is counted here since each fires "
+          "once.")
         w("")
     if stm and stm.get("samples"):
         w("## Storm (issue 13)")
