@@ -397,7 +397,7 @@ class Api:
                 start = tok["start"]
             except Exception:
                 raise bad_request("continue key is not valid: illegal base64 data at input byte 0")
-            if list_rv < self.store.min_rv and self.opts.strict_continue:
+            if list_rv < self.store.min_rv(self._core(rdef).key) and self.opts.strict_continue:
                 raise ApiError(410, "Expired", "The provided continue parameter is too old to display a consistent list "
                                "result. You can start a new list without the continue parameter, or use the continue token "
                                "in this response to retrieve the remainder of the results. Continuing with the provided token "
@@ -417,7 +417,7 @@ class Api:
                         raise ApiError(504, "Timeout", "Timeout: Too large resource version: %d, current: %d" % (want, self.store.rv),
                                        {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
                                         "retryAfterSeconds": 1}, headers={"Retry-After": "1"})
-            if limit and query.get("resourceVersionMatch", "") != "NotOlderThan" and want < self.store.min_rv:
+            if limit and query.get("resourceVersionMatch", "") != "NotOlderThan" and want < self.store.min_rv(self._core(rdef).key):
                 raise ApiError(410, "Expired", "The resourceVersion for the provided list is too old.")
         with self.store.lock:
             items = self.store.list(self._core(rdef).key, ns if rdef.namespaced else None)

@@ -46,7 +46,11 @@ def parse_args(argv=None):
     p.add_argument("--crds", nargs="*", default=[], help="CRD YAML/JSON files or directories")
     p.add_argument("--nodes", type=int, default=1)
     p.add_argument("--time-scale", type=float, default=1.0)
-    p.add_argument("--history", type=int, default=1000)
+    p.add_argument("--history", type=int, default=100 * 1024,
+                   help="watch cache window per resource: at most N events (a real server's upper bound, 102400)")
+    p.add_argument("--watch-cache-seconds", type=float, default=75.0,
+                   help="a window drops events older than S seconds (not scaled) beyond its last 100, as a real "
+                        "server's watch cache does (eventFreshDuration, 75 s)")
     p.add_argument("--node-grace-seconds", type=float, default=40.0)
     p.add_argument("--bookmark-interval", type=float, default=10.0, help="seconds between BOOKMARKs (not scaled)")
     p.add_argument("--seed-pods", type=int, default=0, help="pre-create N Succeeded pods in namespace 'seed'")
@@ -92,7 +96,7 @@ class App:
         self.opts = opts
         self.dir = os.path.abspath(opts.state_dir)
         os.makedirs(self.dir, exist_ok=True)
-        self.store = Store(history=opts.history)
+        self.store = Store(history=opts.history, fresh_s=opts.watch_cache_seconds)
         self.registry = Registry()
         self.api = Api(self.store, self.registry, opts)
         self.sim = Sim(self.store, self.registry, self.api, opts)
@@ -322,7 +326,7 @@ class App:
         if parts == ["info"]:
             return ok({"port": self.port, "rv": self.store.rv,
                        "server_version": "%d.%d" % self.opts.server_version,
-                       "reject_empty_strings": self.opts.reject_empty_strings and self.opts.server_version < (1, 21), "min_rv": self.store.min_rv, "epoch": self.epoch,
+                       "reject_empty_strings": self.opts.reject_empty_strings and self.opts.server_version < (1, 21), "min_rv": self.store.floor_rv, "epoch": self.epoch,
                        "paused": self.sim.paused, "kubelet_down": sorted(self.sim.kubelet_down)})
         if parts == ["cert-rights"] and m == "POST":
             self.cert_rights[body["cn"]] = body.get("rights", "")

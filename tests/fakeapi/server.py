@@ -595,7 +595,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sent[0] += 1
 
         def expired(rv_req):
-            send("ERROR", status_body(410, "Expired", "too old resource version: %s (%d)" % (rv_req, store.min_rv + 1)))
+            send("ERROR", status_body(410, "Expired", "too old resource version: %s (%d)" % (rv_req, store.min_rv(skey) + 1)))
             self.end_chunks()
 
         if app.faults.take_expire(self.path):
@@ -611,7 +611,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     last = int(rv_q)
                 except ValueError:
                     last = -1
-                if last < store.min_rv:
+                if last < store.min_rv(skey):
                     expired(rv_q)
                     return
         for o in initial:
@@ -626,22 +626,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         self._drop()
                         return
                     now = time.time()
-                    if store.rv > last and store.history and store.history[-1][0] > last:
+                    if store.newest_rv(skey) > last:
                         break
                     wake = min(deadline, next_bm if bookmarks else deadline, deadline_drop or deadline)
                     if now >= wake:
                         break
                     store.cond.wait(min(1.0, wake - now))
-                evs = store.events_since(last) if store.rv > last else []
+                evs = store.events_since(skey, last)
                 if evs is None:
                     expired(str(last))
                     return
-                if evs:
-                    last = evs[-1][0]
-                cur_rv = store.rv
-            for (erv, rkey, etype, obj, prev) in evs:
-                if rkey != skey:
-                    continue
+                # every event up to the store's RV is in its window: this watch has seen them all
+                last = max(last, store.rv)
+            for (erv, rkey, etype, obj, prev, _t) in evs:
                 if etype == "ADDED":
                     if matches(obj):
                         send("ADDED", obj)
@@ -663,7 +660,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if deadline_drop and now >= deadline_drop:
                 self._drop()
                 return
-            if bookmarks and now >= next_bm and last <= cur_rv:
+            if bookmarks and now >= next_bm:
                 send("BOOKMARK", self._bookmark_obj(rdef, version, max(last, 0)))
                 next_bm = now + bm_interval
                 if deadline - now < bm_interval and deadline - now > 0.5:

@@ -1,4 +1,10 @@
-"""The object store: every object of every resource, a global resourceVersion and a bounded watch history.
+"""The object store: every object of every resource, a global resourceVersion and a watch history per resource.
+
+The history is a real API server's watch cache (apiserver/pkg/storage/cacher, 1.19 and later): one
+window of events per resource, so churn of one kind never expires a watch on another; each window
+keeps at least the last 100 events and everything younger than `fresh_s` (75 s, a bookmark period
+plus 15 s), up to `history` events. A watch or a limited LIST from a resourceVersion older than its
+resource's window gets 410 Expired.
 
 All shared state is guarded by one lock (`Store.lock`); `Store.cond` is notified on every change so watchers
 can wait for new events. Stored objects are never mutated in place: a change stores a new dict, so the
@@ -8,19 +14,24 @@ import collections
 import json
 import os
 import threading
+import time
 
 from kutil import deep_copy
 
 
 class Store:
-    def __init__(self, history=1000, first_rv=100):
+    LOWER_BOUND = 100     # a real watch cache's defaultLowerBoundCapacity
+
+    def __init__(self, history=100 * 1024, first_rv=100, fresh_s=75.0):
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self.rv = first_rv
         self.objs = {}                       # rkey -> {(ns, name): obj}
-        self.history = collections.deque()   # (rv, rkey, type, obj, prev)
+        self.history = {}                    # rkey -> deque of (rv, rkey, type, obj, prev, time)
         self.history_max = max(10, int(history))
-        self.min_rv = first_rv               # events with rv > min_rv are all in history
+        self.fresh_s = float(fresh_s)
+        self.floor_rv = first_rv             # compaction: no history at or before this RV, any resource
+        self.evicted_rv = {}                 # rkey -> RV of its newest event dropped from its window
         self.owner_index = {}                # owner uid -> set((rkey, ns, name))
         self.by_uid = {}                     # uid -> (rkey, ns, name)
         self.hooks = []                      # fn(rkey, type, obj, prev) called under the lock; must not block
@@ -56,11 +67,19 @@ class Store:
                 if not s:
                     del self.owner_index[uid]
 
+    def min_rv(self, rkey):
+        """Events of rkey with rv > min_rv(rkey) are all in its window (caller holds the lock)."""
+        return max(self.floor_rv, self.evicted_rv.get(rkey, 0))
+
     def _emit(self, rkey, etype, obj, prev):
-        self.history.append((self.rv, rkey, etype, obj, prev))
-        while len(self.history) > self.history_max:
-            old = self.history.popleft()
-            self.min_rv = old[0]
+        now = time.monotonic()
+        h = self.history.get(rkey)
+        if h is None:
+            h = self.history[rkey] = collections.deque()
+        h.append((self.rv, rkey, etype, obj, prev, now))
+        keep = min(self.LOWER_BOUND, self.history_max)
+        while len(h) > self.history_max or (len(h) > keep and now - h[0][5] > self.fresh_s):
+            self.evicted_rv[rkey] = h.popleft()[0]
         for h in self.hooks:
             try:
                 h(rkey, etype, obj, prev)
@@ -158,15 +177,21 @@ class Store:
     def compact(self):
         with self.lock:
             self.history.clear()
-            self.min_rv = self.rv
+            self.evicted_rv.clear()
+            self.floor_rv = self.rv
             self.cond.notify_all()
 
-    def events_since(self, since_rv):
-        """History entries with rv > since_rv (caller holds the lock). None if since_rv is too old."""
-        if since_rv < self.min_rv:
+    def newest_rv(self, rkey):
+        """RV of rkey's newest event in its window, 0 if none (caller holds the lock)."""
+        h = self.history.get(rkey)
+        return h[-1][0] if h else 0
+
+    def events_since(self, rkey, since_rv):
+        """rkey's events with rv > since_rv (caller holds the lock). None if since_rv is too old."""
+        if since_rv < self.min_rv(rkey):
             return None
         out = []
-        for ent in reversed(self.history):
+        for ent in reversed(self.history.get(rkey, ())):
             if ent[0] <= since_rv:
                 break
             out.append(ent)
@@ -188,7 +213,7 @@ class Store:
             data = json.load(f)
         with self.lock:
             self.rv = int(data["rv"])
-            self.min_rv = self.rv
+            self.floor_rv = self.rv
             self.objs = {}
             self.owner_index = {}
             self.by_uid = {}

@@ -46,6 +46,20 @@ class MoreTest(ServerTest):
         r = self.c.get(base + "/configmaps?resourceVersion=%s&limit=5" % rv)
         self.assertEqual(r.status, 410)
 
+    def test_churn_of_one_resource_does_not_expire_a_watch_on_another(self):
+        # a real watch cache keeps a window per resource: 60 ConfigMaps (more than --history 50)
+        # leave a Secrets watch resumed from before them valid
+        base = self.ns("churn")
+        rv = self.c.get(base + "/secrets").json()["metadata"]["resourceVersion"]
+        for i in range(60):
+            self.c.post(base + "/configmaps", {"metadata": {"name": "c%02d" % i}})
+        self.c.post(base + "/secrets", {"metadata": {"name": "after"}})
+        w = WatchReader(self.c, base + "/secrets?watch=1&timeoutSeconds=1&resourceVersion=%s" % rv)
+        self.assertTrue(w.wait_done(5))
+        self.assertEqual([(e["type"], e["object"]["metadata"].get("name")) for e in w.events if e["type"] != "BOOKMARK"],
+                         [("ADDED", "after")])
+        self.assertEqual(self.c.get(base + "/secrets?resourceVersion=%s&limit=5" % rv).status, 200)
+
     def test_eviction_api_and_spread(self):
         base = self.ns("spread")
         nodes = set()
@@ -121,6 +135,26 @@ class KubectlCreateTest(ServerTest):
             self.assertIn("Started container r1", out)
         finally:
             shutil.rmtree(cache, ignore_errors=True)
+
+class WatchCacheFreshnessTest(ServerTest):
+    """A window keeps its last 100 events and whatever is younger than --watch-cache-seconds."""
+    server_args = ("--time-scale", "0.02", "--history", "1000", "--watch-cache-seconds", "0.3")
+
+    def test_events_older_than_the_window_beyond_its_last_100_expire(self):
+        base = self.ns("fresh")
+        rv0 = self.c.get(base + "/configmaps").json()["metadata"]["resourceVersion"]
+        rvs = [self.c.post(base + "/configmaps", {"metadata": {"name": "c%03d" % i}}).json()["metadata"]["resourceVersion"]
+               for i in range(150)]
+        time.sleep(0.4)   # the subject: the first 150 events are now older than the window
+        self.c.post(base + "/configmaps", {"metadata": {"name": "late"}})
+        w = WatchReader(self.c, base + "/configmaps?watch=1&resourceVersion=%s" % rv0)
+        self.assertTrue(w.wait_done(5))
+        self.assertEqual([(e["type"], e["object"]["code"]) for e in w.events], [("ERROR", 410)])
+        # the last 100 stay: a resume from the 60th of the 150 sees the 90 after it and "late"
+        w = WatchReader(self.c, base + "/configmaps?watch=1&timeoutSeconds=1&resourceVersion=%s" % rvs[59])
+        self.assertTrue(w.wait_done(5))
+        names = [e["object"]["metadata"]["name"] for e in w.events if e["type"] == "ADDED"]
+        self.assertEqual(names, ["c%03d" % i for i in range(60, 150)] + ["late"])
 
 
 if __name__ == "__main__":

@@ -100,10 +100,7 @@ class NamespaceDeletionTest(StormBase):
     N = 500
 
     def setUp(self):
-        # A real server's watch cache hands every event to an open watch that keeps up; the
-        # fake keeps one history of --history events for all kinds, and a namespace of N
-        # OMJobs going at once is ~4N events: room for them, or every watch would expire.
-        self.fake = FakeCluster("--history", "20000", time_scale="0.02").start()
+        self.fake = FakeCluster(time_scale="0.02").start()
         self.op = None
 
     def test_deleting_a_namespace_of_running_omjobs_is_quick_and_starves_nobody(self):
