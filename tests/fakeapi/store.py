@@ -73,13 +73,13 @@ class Store:
 
     def _emit(self, rkey, etype, obj, prev):
         now = time.monotonic()
-        h = self.history.get(rkey)
-        if h is None:
-            h = self.history[rkey] = collections.deque()
-        h.append((self.rv, rkey, etype, obj, prev, now))
+        win = self.history.get(rkey)
+        if win is None:
+            win = self.history[rkey] = collections.deque()
+        win.append((self.rv, rkey, etype, obj, prev, now))
         keep = min(self.LOWER_BOUND, self.history_max)
-        while len(h) > self.history_max or (len(h) > keep and now - h[0][5] > self.fresh_s):
-            self.evicted_rv[rkey] = h.popleft()[0]
+        while len(win) > self.history_max or (len(win) > keep and now - win[0][5] > self.fresh_s):
+            self.evicted_rv[rkey] = win.popleft()[0]
         for h in self.hooks:
             try:
                 h(rkey, etype, obj, prev)
