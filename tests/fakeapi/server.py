@@ -638,7 +638,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return
                 # every event up to the store's RV is in its window: this watch has seen them all
                 last = max(last, store.rv)
-            for (erv, rkey, etype, obj, prev, _t) in evs:
+            for (erv, etype, obj, prev, _t) in evs:
                 if etype == "ADDED":
                     if matches(obj):
                         send("ADDED", obj)

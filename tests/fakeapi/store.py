@@ -27,7 +27,7 @@ class Store:
         self.cond = threading.Condition(self.lock)
         self.rv = first_rv
         self.objs = {}                       # rkey -> {(ns, name): obj}
-        self.history = {}                    # rkey -> deque of (rv, rkey, type, obj, prev, time)
+        self.history = {}                    # rkey -> deque of (rv, type, obj, prev, time)
         self.history_max = max(10, int(history))
         self.fresh_s = float(fresh_s)
         self.floor_rv = first_rv             # compaction: no history at or before this RV, any resource
@@ -76,9 +76,9 @@ class Store:
         win = self.history.get(rkey)
         if win is None:
             win = self.history[rkey] = collections.deque()
-        win.append((self.rv, rkey, etype, obj, prev, now))
+        win.append((self.rv, etype, obj, prev, now))
         keep = min(self.LOWER_BOUND, self.history_max)
-        while len(win) > self.history_max or (len(win) > keep and now - win[0][5] > self.fresh_s):
+        while len(win) > self.history_max or (len(win) > keep and now - win[0][4] > self.fresh_s):
             self.evicted_rv[rkey] = win.popleft()[0]
         for h in self.hooks:
             try:
