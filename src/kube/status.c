@@ -93,6 +93,11 @@ kube_status_parse(struct kube_status *st, long code, const char *body, size_t le
 {
     memset(st, 0, sizeof *st);
     st->code = code;
+    if (code >= 200 && code < 300) {
+        /* a success answer is the object itself (a whole pod, say), not a Status: not read */
+        snprintf(st->text, sizeof st->text, "HTTP %ld", code);
+        return;
+    }
     struct text t = {st->text, 0, sizeof st->text};
     cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
     const char *kind = json_str(root, "kind"), *msg = json_str(root, "message");

@@ -29,7 +29,9 @@ struct kube_status {
 
 /* Fills st from an answer. body may be anything (not JSON, not a Status, truncated): the
  * text then says the HTTP code and reason phrase, plus a printable excerpt of a short
- * non-JSON body. Control characters are replaced; the text is cut on a UTF-8 boundary. */
+ * non-JSON body. Control characters are replaced; the text is cut on a UTF-8 boundary.
+ * A 2xx body is not read (it is the object, which the caller parses once): the text is
+ * then "HTTP <code>", reason and cause are empty. */
 void kube_status_parse(struct kube_status *st, long code, const char *body, size_t len);
 
 enum kube_class { KUBE_OK, KUBE_TRANSIENT, KUBE_PERMANENT };

@@ -57,6 +57,17 @@ TEST(status_without_a_status_body_names_the_code)
     T_EQ_STR(st.text, "HTTP 500 Internal Server Error");
 }
 
+TEST(status_of_a_success_is_not_read_from_its_body)
+{
+    /* a 2xx answer carries the object, parsed once by whoever asked for it */
+    struct kube_status st;
+    const char *b = "{\"kind\":\"Status\",\"message\":\"m\",\"reason\":\"AlreadyExists\"}";
+    kube_status_parse(&st, 200, b, strlen(b));
+    T_EQ_STR(st.text, "HTTP 200");
+    T_EQ_STR(st.reason, "");
+    T_EQ_INT(kube_classify(201, st.reason), KUBE_OK);
+}
+
 TEST(status_text_is_bounded_and_cut_on_utf8)
 {
     char body[3000];
